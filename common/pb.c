@@ -1,0 +1,79 @@
+#include "pb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *
+edge_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+void *
+edge_xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size ? size : 1);
+    if (!q) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    return q;
+}
+
+char *
+edge_pb_strndup(const char *s, size_t len)
+{
+    if (!s || len == 0)
+        return (char *)protobuf_c_empty_string;
+    char *d = edge_xcalloc(1, len + 1);
+    memcpy(d, s, len);
+    return d;
+}
+
+char *
+edge_pb_strdup(const char *s)
+{
+    return edge_pb_strndup(s, s ? strlen(s) : 0);
+}
+
+void *
+edge_pb_free(void *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    return NULL;
+}
+
+void *
+edge_pb_new(const ProtobufCMessageDescriptor *desc)
+{
+    ProtobufCMessage *m = edge_xcalloc(1, desc->sizeof_message);
+    protobuf_c_message_init(desc, m);
+    return m;
+}
+
+void *
+edge_pb_dup(const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return NULL;
+    protobuf_c_message_pack(msg, buf);
+    void *copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+void
+edge_pb_append(void ***arr, size_t *n, void *item)
+{
+    *arr = edge_xrealloc(*arr, (*n + 1) * sizeof(**arr));
+    (*arr)[(*n)++] = item;
+}
