@@ -1,0 +1,216 @@
+/* The control plane's store: the only module that calls sqlite3_*. SQLite in WAL mode with
+ * foreign keys on and synchronous=FULL (an acknowledged write survives SIGKILL and power loss);
+ * schema versioned by PRAGMA user_version with forward-only migrations.
+ * Every mutation is one transaction (BEGIN IMMEDIATE) that bumps the global revision and writes
+ * an audit row; a failure anywhere in it leaves nothing behind.
+ *
+ * Messages returned through ret_* are owned by the caller (edge_pb_free()). Mutations and
+ * lookups return 0 or a negative errno and fill a struct cp_store_err (below) with a message
+ * that names the object; the Admin handlers map the errno to a gRPC status:
+ *   -EINVAL  bad input the store itself detects          INVALID_ARGUMENT
+ *   -E2BIG   a per-object limit is reached               INVALID_ARGUMENT
+ *   -ENOENT  unknown object                              NOT_FOUND
+ *   -EEXIST  duplicate                                   ALREADY_EXISTS
+ *   -EBUSY   other objects depend on it (named)          FAILED_PRECONDITION
+ *   -ENODATA the operation needs data that is not there  FAILED_PRECONDITION
+ *   -EAGAIN  the database is locked by another process   UNAVAILABLE
+ *   -EIO     anything else (disk, corruption)            INTERNAL
+ * The store validates references and uniqueness; syntax checks (names, ports, templates) are
+ * the Admin layer's job (controlplane/api/validate.h), so callers validate first. */
+#ifndef CP_STORE_H
+#define CP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edge/v1/admin.pb-c.h"
+#include "edge/v1/config.pb-c.h"
+#include "edge/v1/resources.pb-c.h"
+
+struct cp_store;
+
+/* Opens (creating if needed) and migrates the database. NULL on failure with a clear message
+ * in err (unwritable path, not a database, corrupt, newer schema than this binary). */
+struct cp_store *cp_store_open(const char *path, char *err, size_t err_len);
+void cp_store_close(struct cp_store *st);
+
+/* The current global revision (0 for an empty store). */
+uint64_t cp_store_revision(struct cp_store *st);
+/* A random id of this database, created once, stable across restarts. Borrowed. */
+const char *cp_store_id(struct cp_store *st);
+
+/* The whole configuration at the current revision as a full ConfigUpdate: every API, upstream,
+ * deployment (with its routes), stage, domain mapping, key and plan as one Resource each,
+ * sorted by (type, id). revision, store_id and full=true are set. Resource ids (config.proto):
+ *   API, upstream: the name; deployment: its id; stage: api + "/" + stage;
+ *   domain: host + " " + base_path (so "* " for the catch-all, "api.example.com /v1");
+ *   key: its id; plan: its name.
+ * Deployments are those a stage serves (current or canary): older ones stay in the store for
+ * rollback but nodes have no use for them. Keys carry secret_sha256 and their plan names. */
+int cp_store_load_config(struct cp_store *st, Edge__V1__ConfigUpdate **ret_update);
+
+/* Admin token bootstrap: when the store has no admin token, make a random one, store only its
+ * SHA-256, write it to token_path (mode 0600) and set *ret_created. */
+int cp_store_admin_token_bootstrap(struct cp_store *st, const char *token_path, bool *ret_created,
+                                   char *err, size_t err_len);
+/* 0 when token is a valid admin token (constant-time compare of hashes), else -EACCES. */
+int cp_store_token_check(struct cp_store *st, const char *token, size_t token_len);
+
+/* Node bookkeeping; these writes do not bump the config revision. */
+int cp_store_node_connected(struct cp_store *st, const char *id, const char *address,
+                            const char *version, int64_t now);
+int cp_store_node_ack(struct cp_store *st, const char *id, uint64_t revision, bool ok,
+                      const char *error, int64_t now);
+int cp_store_node_disconnected(struct cp_store *st, const char *id, int64_t now);
+/* At start: no node is connected yet. */
+int cp_store_nodes_reset(struct cp_store *st);
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+struct cp_store_err {
+    int code; /* the negative errno also returned */
+    char message[384];
+};
+
+/* ---- limits ------------------------------------------------------------------------------- */
+
+#define CP_STORE_MAX_ROUTES_PER_API 10000
+#define CP_STORE_MAX_AUDIT_LIMIT    1000
+
+/* ---- APIs --------------------------------------------------------------------------------- */
+/* actor is recorded in the audit row ("admin"). in is borrowed; server-owned fields of in
+ * (created_at, updated_at, route_count) are ignored. */
+
+int cp_store_api_create(struct cp_store *st, const char *actor, const Edge__V1__Api *in,
+                        Edge__V1__Api **ret_api, struct cp_store_err *err);
+int cp_store_api_get(struct cp_store *st, const char *name, Edge__V1__Api **ret_api,
+                     struct cp_store_err *err);
+/* Sorted by name. */
+int cp_store_api_list(struct cp_store *st, Edge__V1__ListApisResponse **ret_list,
+                      struct cp_store_err *err);
+/* Replaces the description (the name identifies the API). */
+int cp_store_api_update(struct cp_store *st, const char *actor, const Edge__V1__Api *in,
+                        Edge__V1__Api **ret_api, struct cp_store_err *err);
+/* Deletes the API with its routes, deployments and stages; -EBUSY while a domain mapping
+ * points at one of its stages. */
+int cp_store_api_delete(struct cp_store *st, const char *actor, const char *name,
+                        uint64_t *ret_revision, struct cp_store_err *err);
+
+/* ---- routes ------------------------------------------------------------------------------- */
+/* Needs in->api and in->integration->upstream to exist (-ENOENT). Two routes of one API may
+ * not share (host, method, path shape): the shape is the template with parameter names
+ * dropped, so /pets/{id} and /pets/{pet} collide (-EEXIST). At most
+ * CP_STORE_MAX_ROUTES_PER_API routes per API (-E2BIG). The id is assigned ("r-" + 12 hex). */
+int cp_store_route_create(struct cp_store *st, const char *actor, const Edge__V1__Route *in,
+                          Edge__V1__Route **ret_route, struct cp_store_err *err);
+int cp_store_route_get(struct cp_store *st, const char *api, const char *id,
+                       Edge__V1__Route **ret_route, struct cp_store_err *err);
+/* Sorted by (path, method, host, id). */
+int cp_store_route_list(struct cp_store *st, const char *api,
+                        Edge__V1__ListRoutesResponse **ret_list, struct cp_store_err *err);
+/* Replaces route (in->api, in->id) whole; id and created_at are kept. */
+int cp_store_route_update(struct cp_store *st, const char *actor, const Edge__V1__Route *in,
+                          Edge__V1__Route **ret_route, struct cp_store_err *err);
+int cp_store_route_delete(struct cp_store *st, const char *actor, const char *api,
+                          const char *id, uint64_t *ret_revision, struct cp_store_err *err);
+
+/* ---- upstreams ---------------------------------------------------------------------------- */
+
+int cp_store_upstream_create(struct cp_store *st, const char *actor, const Edge__V1__Upstream *in,
+                             Edge__V1__Upstream **ret_upstream, struct cp_store_err *err);
+int cp_store_upstream_get(struct cp_store *st, const char *name, Edge__V1__Upstream **ret_upstream,
+                          struct cp_store_err *err);
+/* Sorted by name. */
+int cp_store_upstream_list(struct cp_store *st, Edge__V1__ListUpstreamsResponse **ret_list,
+                           struct cp_store_err *err);
+/* Replaces the upstream named in->name whole (targets included); created_at is kept. */
+int cp_store_upstream_update(struct cp_store *st, const char *actor, const Edge__V1__Upstream *in,
+                             Edge__V1__Upstream **ret_upstream, struct cp_store_err *err);
+/* -EBUSY while a route uses it, or a deployment that a stage serves (current or canary) has a
+ * route that uses it; the message names them. */
+int cp_store_upstream_delete(struct cp_store *st, const char *actor, const char *name,
+                             uint64_t *ret_revision, struct cp_store_err *err);
+
+/* ---- deployments, stages, domain mappings -------------------------------------------------- */
+
+/* Freezes the API's routes into a new deployment ("d-" + 12 hex), creates the stage when it
+ * does not exist and points it at the deployment. -ENODATA for an API without routes. */
+int cp_store_deployment_create(struct cp_store *st, const char *actor, const char *api,
+                               const char *stage, const char *description,
+                               Edge__V1__Deployment **ret_deployment, struct cp_store_err *err);
+/* With its routes. */
+int cp_store_deployment_get(struct cp_store *st, const char *api, const char *id,
+                            Edge__V1__Deployment **ret_deployment, struct cp_store_err *err);
+/* Newest first, routes left empty. */
+int cp_store_deployment_list(struct cp_store *st, const char *api,
+                             Edge__V1__ListDeploymentsResponse **ret_list,
+                             struct cp_store_err *err);
+
+/* in->deployment_id and in->canary->deployment_id, when set, must be deployments of the same
+ * API (-ENOENT). */
+int cp_store_stage_create(struct cp_store *st, const char *actor, const Edge__V1__Stage *in,
+                          Edge__V1__Stage **ret_stage, struct cp_store_err *err);
+int cp_store_stage_get(struct cp_store *st, const char *api, const char *name,
+                       Edge__V1__Stage **ret_stage, struct cp_store_err *err);
+/* Sorted by name; variables sorted by key. */
+int cp_store_stage_list(struct cp_store *st, const char *api,
+                        Edge__V1__ListStagesResponse **ret_list, struct cp_store_err *err);
+/* Replaces stage (in->api, in->name) whole (variables included); created_at is kept. */
+int cp_store_stage_update(struct cp_store *st, const char *actor, const Edge__V1__Stage *in,
+                          Edge__V1__Stage **ret_stage, struct cp_store_err *err);
+/* -EBUSY while a domain mapping points at it. */
+int cp_store_stage_delete(struct cp_store *st, const char *actor, const char *api,
+                          const char *name, uint64_t *ret_revision, struct cp_store_err *err);
+
+/* Needs the API and its stage (-ENOENT); (host, base_path) is unique (-EEXIST). */
+int cp_store_domain_create(struct cp_store *st, const char *actor, const Edge__V1__DomainMapping *in,
+                           Edge__V1__DomainMapping **ret_domain, struct cp_store_err *err);
+/* Sorted by (host, base_path). */
+int cp_store_domain_list(struct cp_store *st, Edge__V1__ListDomainMappingsResponse **ret_list,
+                         struct cp_store_err *err);
+int cp_store_domain_delete(struct cp_store *st, const char *actor, const char *host,
+                           const char *base_path, uint64_t *ret_revision,
+                           struct cp_store_err *err);
+
+/* ---- API keys and usage plans (as far as the Config snapshot needs them) ------------------- */
+
+/* Stores a key: in->name, enabled, expires_at and plans (names of existing plans, -ENOENT)
+ * are used; secret_sha256 is the SHA-256 of the secret (32 bytes) and prefix its first
+ * characters. The id is assigned ("k-" + 12 hex). The secret itself is never stored. */
+int cp_store_key_create(struct cp_store *st, const char *actor, const Edge__V1__ApiKey *in,
+                        const uint8_t secret_sha256[32], const char *prefix,
+                        Edge__V1__ApiKey **ret_key, struct cp_store_err *err);
+/* Stores a plan: name (unique), description, throttle, quota, stages (existing API stages,
+ * -ENOENT) and route throttles. */
+int cp_store_plan_create(struct cp_store *st, const char *actor, const Edge__V1__UsagePlan *in,
+                         Edge__V1__UsagePlan **ret_plan, struct cp_store_err *err);
+
+/* ---- nodes, status, audit ----------------------------------------------------------------- */
+
+/* Sorted by id. */
+int cp_store_node_list(struct cp_store *st, Edge__V1__ListNodesResponse **ret_list,
+                       struct cp_store_err *err);
+
+struct cp_store_counts {
+    uint32_t apis;
+    uint32_t routes;
+    uint32_t upstreams;
+    uint32_t stages;
+    uint32_t deployments;
+    uint32_t nodes_known;
+};
+int cp_store_counts(struct cp_store *st, struct cp_store_counts *ret_counts,
+                    struct cp_store_err *err);
+
+/* Entries with revision > after_revision, newest first; limit 0 means 100, capped at
+ * CP_STORE_MAX_AUDIT_LIMIT. */
+int cp_store_audit_list(struct cp_store *st, uint32_t limit, uint64_t after_revision,
+                        Edge__V1__ListAuditResponse **ret_list, struct cp_store_err *err);
+
+/* The database file this store opened. Borrowed. */
+const char *cp_store_path(struct cp_store *st);
+/* The schema version this binary migrates to. */
+int cp_store_schema_version(void);
+
+#endif
