@@ -42,6 +42,16 @@ edge_pb_strdup(const char *s)
     return edge_pb_strndup(s, s ? strlen(s) : 0);
 }
 
+char *
+edge_pb_strdup_heap(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    char *d = edge_xcalloc(1, len + 1);
+    if (len)
+        memcpy(d, s, len);
+    return d;
+}
+
 void *
 edge_pb_free(void *msg)
 {

@@ -8,9 +8,12 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
-/* Returns an owned copy of s for a string field: protobuf_c_empty_string for NULL or "".
- * Aborts on allocation failure (control plane and CLI only). */
+/* Returns an owned copy of s for a singular string field: protobuf_c_empty_string for NULL or
+ * "". Not for elements of repeated string fields, which protobuf-c frees one by one: use
+ * edge_pb_strdup_heap() there. Aborts on allocation failure (control plane and CLI only). */
 char *edge_pb_strdup(const char *s);
+/* Always a heap copy, even of "" (repeated string elements). */
+char *edge_pb_strdup_heap(const char *s);
 char *edge_pb_strndup(const char *s, size_t len);
 /* Frees a message tree; accepts NULL. Always returns NULL. */
 void *edge_pb_free(void *msg);
