@@ -50,7 +50,8 @@ def start_cp(build, tmp):
     return p, '127.0.0.1:%d' % port, token
 
 
-def watcher(target, idx, ready, results, expected):
+def watcher(stubs, target, idx, ready, results, expected):
+    sys.path.insert(0, stubs)
     import grpc
     from edge.v1 import config_pb2, config_pb2_grpc
     ch = grpc.insecure_channel(target)
@@ -129,9 +130,10 @@ def main():
 
         admin.CreateDeployment(admin_pb2.CreateDeploymentRequest(api='bench', stage='prod'),
                                metadata=md)
-        ctx = mp.get_context('fork')
+        # spawn, not fork: gRPC does not survive a fork of a process that has used it.
+        ctx = mp.get_context('spawn')
         ready, results = ctx.Queue(), ctx.Queue()
-        procs = [ctx.Process(target=watcher, args=(target, i, ready, results, a.pushes))
+        procs = [ctx.Process(target=watcher, args=(tmp, target, i, ready, results, a.pushes))
                  for i in range(a.watchers)]
         [w.start() for w in procs]
         for _ in procs:
