@@ -14,19 +14,20 @@
  *   -EBUSY   other objects depend on it (named)          FAILED_PRECONDITION
  *   -ENODATA the operation needs data that is not there  FAILED_PRECONDITION
  *   -EAGAIN  the database is locked by another process   UNAVAILABLE
- *   -EIO     anything else (disk, corruption)            INTERNAL
+ *   -ENOSPC  the disk is full                            RESOURCE_EXHAUSTED
+ *   -EIO     anything else (I/O, corruption, -ENOMEM)    INTERNAL
  * The store validates references and uniqueness; syntax checks (names, ports, templates) are
  * the Admin layer's job (controlplane/api/validate.h), so callers validate first. */
 #ifndef CP_STORE_H
 #define CP_STORE_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "edge/v1/admin.pb-c.h"
 #include "edge/v1/config.pb-c.h"
 #include "edge/v1/resources.pb-c.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct cp_store;
 
@@ -112,8 +113,8 @@ int cp_store_route_list(struct cp_store *st, const char *api,
 /* Replaces route (in->api, in->id) whole; id and created_at are kept. */
 int cp_store_route_update(struct cp_store *st, const char *actor, const Edge__V1__Route *in,
                           Edge__V1__Route **ret_route, struct cp_store_err *err);
-int cp_store_route_delete(struct cp_store *st, const char *actor, const char *api,
-                          const char *id, uint64_t *ret_revision, struct cp_store_err *err);
+int cp_store_route_delete(struct cp_store *st, const char *actor, const char *api, const char *id,
+                          uint64_t *ret_revision, struct cp_store_err *err);
 
 /* ---- upstreams ---------------------------------------------------------------------------- */
 
@@ -148,7 +149,7 @@ int cp_store_deployment_list(struct cp_store *st, const char *api,
                              struct cp_store_err *err);
 
 /* in->deployment_id and in->canary->deployment_id, when set, must be deployments of the same
- * API (-ENOENT). */
+ * API (-ENOENT) whose upstreams all still exist (-ENODATA). */
 int cp_store_stage_create(struct cp_store *st, const char *actor, const Edge__V1__Stage *in,
                           Edge__V1__Stage **ret_stage, struct cp_store_err *err);
 int cp_store_stage_get(struct cp_store *st, const char *api, const char *name,
@@ -160,18 +161,18 @@ int cp_store_stage_list(struct cp_store *st, const char *api,
 int cp_store_stage_update(struct cp_store *st, const char *actor, const Edge__V1__Stage *in,
                           Edge__V1__Stage **ret_stage, struct cp_store_err *err);
 /* -EBUSY while a domain mapping points at it. */
-int cp_store_stage_delete(struct cp_store *st, const char *actor, const char *api,
-                          const char *name, uint64_t *ret_revision, struct cp_store_err *err);
+int cp_store_stage_delete(struct cp_store *st, const char *actor, const char *api, const char *name,
+                          uint64_t *ret_revision, struct cp_store_err *err);
 
 /* Needs the API and its stage (-ENOENT); (host, base_path) is unique (-EEXIST). */
-int cp_store_domain_create(struct cp_store *st, const char *actor, const Edge__V1__DomainMapping *in,
-                           Edge__V1__DomainMapping **ret_domain, struct cp_store_err *err);
+int cp_store_domain_create(struct cp_store *st, const char *actor,
+                           const Edge__V1__DomainMapping *in, Edge__V1__DomainMapping **ret_domain,
+                           struct cp_store_err *err);
 /* Sorted by (host, base_path). */
 int cp_store_domain_list(struct cp_store *st, Edge__V1__ListDomainMappingsResponse **ret_list,
                          struct cp_store_err *err);
 int cp_store_domain_delete(struct cp_store *st, const char *actor, const char *host,
-                           const char *base_path, uint64_t *ret_revision,
-                           struct cp_store_err *err);
+                           const char *base_path, uint64_t *ret_revision, struct cp_store_err *err);
 
 /* ---- API keys and usage plans (as far as the Config snapshot needs them) ------------------- */
 
