@@ -26,6 +26,7 @@ static const char route_usage[] =
     "       edgectl route get API ID\n"
     "       edgectl route update API ID [options]\n"
     "       edgectl route delete API ID\n"
+    "       edgectl route test API [--stage S] METHOD PATH [-H 'Name: value']...\n"
     "Options:\n" ROUTE_OPTIONS;
 
 static const struct ctl_opt route_opts[] = {
@@ -291,12 +292,105 @@ route_delete(struct ctl_ctx *ctx, int argc, char **argv)
     return r;
 }
 
+static void
+print_test_result(const Edge__V1__TestRouteResponse *t)
+{
+    printf("status    %u\n", t->status);
+    if (t->route) {
+        const Edge__V1__Route *r = t->route;
+        printf("route     %s  %s %s%s%s\n", r->id, r->method, r->path, r->host[0] ? "  host " : "",
+               r->host);
+        printf("params    ");
+        for (size_t i = 0; i < t->n_params; i++)
+            printf("%s%s=%s", i ? " " : "", t->params[i]->name, t->params[i]->value);
+        printf("%s\n", t->n_params ? "" : "-");
+        if (r->api_key_required)
+            printf("auth      API key (%s %s)\n", r->api_key_in[0] ? r->api_key_in : "header",
+                   r->api_key_name[0] ? r->api_key_name : "x-api-key");
+        else if (r->n_auth_requirements)
+            printf("auth      %s (recorded; enforced when authorizers land)\n",
+                   r->auth_requirements[0]);
+        else
+            printf("auth      none\n");
+        printf("upstream  %s\n", t->upstream_url[0] ? t->upstream_url : "-");
+    }
+    if (t->n_allow) {
+        printf("allow     ");
+        for (size_t i = 0; i < t->n_allow; i++)
+            printf("%s%s", i ? ", " : "", t->allow[i]);
+        printf("\n");
+    }
+    printf("reason    %s\n", t->reason);
+}
+
+static int
+route_test(struct ctl_ctx *ctx, int argc, char **argv)
+{
+    static const struct ctl_opt test_opts[] = {
+        {"stage", 0, CTL_OPT_ARG},
+        {"header", 'H', CTL_OPT_ARG | CTL_OPT_MULTI},
+        {NULL, 0, 0},
+    };
+    static const struct ctl_cmd cmd = {
+        "route test",
+        "Usage: edgectl route test API [--stage S] METHOD PATH [-H 'Name: value']...\n"
+        "Explains which route would answer METHOD PATH (path relative to the stage base, may\n"
+        "carry a query), with the data plane's own matcher; nothing is sent anywhere.\n"
+        "  --stage S               match what stage S serves (default: the current routes)\n"
+        "  -H, --header 'N: v'     a request header (Host, or one a route matches on)\n",
+        test_opts, 3, 3};
+    struct ctl_args a;
+    int r = ctl_begin(ctx, &cmd, argc, argv, &a);
+    if (r != CTL_EXIT_OK)
+        return r;
+    Edge__V1__TestRouteRequest req = EDGE__V1__TEST_ROUTE_REQUEST__INIT;
+    req.api = a.pos[0];
+    req.stage = (char *)(ctl_args_get(&a, "stage") ? ctl_args_get(&a, "stage") : "");
+    char *method = strdup(a.pos[1]);
+    for (char *p = method; p && *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    req.method = method;
+    req.path = a.pos[2];
+    size_t cursor = 0;
+    const char *hv;
+    while (r == CTL_EXIT_OK && (hv = ctl_args_next(&a, "header", &cursor))) {
+        Edge__V1__HeaderMatch *h = NULL;
+        if (ctl_parse_header(hv, &h) != 0) {
+            r = ctl_usage_error(cmd.name, "--header: expected 'Name: value', got \"%s\"", hv);
+            break;
+        }
+        edge_pb_append((void ***)&req.headers, &req.n_headers, h);
+    }
+    ProtobufCMessage *resp = NULL;
+    if (r == CTL_EXIT_OK)
+        r = ctl_call(ctx, "TestRoute", &req.base, &edge__v1__test_route_response__descriptor,
+                     &resp);
+    if (r == CTL_EXIT_OK) {
+        if (ctx->output == CTL_OUTPUT_JSON)
+            r = ctl_print_json_message(stdout, resp) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+        else
+            print_test_result((const Edge__V1__TestRouteResponse *)resp);
+    }
+    for (size_t i = 0; i < req.n_headers; i++)
+        edge_pb_free(req.headers[i]);
+    free(req.headers);
+    free(method);
+    edge_pb_free(resp);
+    ctl_args_done(&a);
+    return r;
+}
+
 int
 ctl_cmd_route(struct ctl_ctx *ctx, int argc, char **argv)
 {
     static const struct ctl_verb verbs[] = {
-        {"create", route_create}, {"list", route_list},     {"get", route_get},
-        {"update", route_update}, {"delete", route_delete}, {NULL, NULL},
+        {"create", route_create},
+        {"list", route_list},
+        {"get", route_get},
+        {"update", route_update},
+        {"delete", route_delete},
+        {"test", route_test},
+        {NULL, NULL},
     };
     return ctl_dispatch(ctx, "route", route_usage, verbs, argc, argv);
 }

@@ -55,6 +55,7 @@ static const struct method methods[] = {
     {"ListNodes", &edge__v1__list_nodes_request__descriptor, cp_api_list_nodes},
     {"GetStatus", &edge__v1__get_status_request__descriptor, cp_api_get_status},
     {"ListAudit", &edge__v1__list_audit_request__descriptor, cp_api_list_audit},
+    {"TestRoute", &edge__v1__test_route_request__descriptor, cp_api_test_route},
 };
 
 int

@@ -62,5 +62,6 @@ CP_API_HANDLER(cp_api_delete_domain_mapping);
 CP_API_HANDLER(cp_api_list_nodes);
 CP_API_HANDLER(cp_api_get_status);
 CP_API_HANDLER(cp_api_list_audit);
+CP_API_HANDLER(cp_api_test_route);
 
 #endif
