@@ -95,7 +95,7 @@ resource_equal(const Edge__V1__Resource *a, const Edge__V1__Resource *b)
 /* Packs the delta old -> new. put borrows new's resources; only the arrays are ours. */
 static grpc_slice
 pack_delta(const Edge__V1__ConfigUpdate *old, const Edge__V1__ConfigUpdate *new_cfg,
-           size_t *ret_changes)
+           unsigned nodes_connected, size_t *ret_changes)
 {
     Edge__V1__ConfigUpdate d = EDGE__V1__CONFIG_UPDATE__INIT;
     Edge__V1__ResourceRef *refs = edge_xcalloc(old->n_put ? old->n_put : 1, sizeof(*refs));
@@ -130,6 +130,7 @@ pack_delta(const Edge__V1__ConfigUpdate *old, const Edge__V1__ConfigUpdate *new_
     d.put = puts;
     d.remove = ref_ptrs;
     d.published_at_ns = now_ns();
+    d.nodes_connected = nodes_connected;
     *ret_changes = d.n_put + d.n_remove;
     grpc_slice s = edge_rpc_pack(&d.base);
     free(puts);
@@ -179,7 +180,7 @@ refresh(struct cp_watch *w, bool make_delta)
     grpc_slice delta = grpc_empty_slice();
     bool have_delta = false;
     if (w->config && make_delta) {
-        delta = pack_delta(w->config, cfg, &changes);
+        delta = pack_delta(w->config, cfg, w->connected, &changes);
         have_delta = true;
     }
     drop_slices(w);

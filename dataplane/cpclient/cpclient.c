@@ -1,0 +1,409 @@
+/* The config client (see cpclient.h): one Config/Watch bidi stream, driven by a gRPC thread of
+ * its own (cpstream.c), feeding the node's libev loop (this file).
+ *
+ * gRPC thread: owns the completion queue and the channel; starts calls (with backoff), reads
+ * updates, unpacks them and queues them for the loop (ev_async). It never touches the merge
+ * state. Loop thread: drains the queue, folds every update into the merge state (cpmerge.c),
+ * applies only the newest result (coalescing), writes the cache, and acks or nacks.
+ *
+ * `mu` guards what both threads touch: the update queue, the call pointer and its send side
+ * (one SEND_MESSAGE in flight; acks that come while one is in flight coalesce into the newest),
+ * the outstanding-batch count, and what the next Hello reports. All grpc_call_start_batch()
+ * calls are made under `mu`, which serializes them as gRPC requires. */
+#include "cpcache.h"
+#include "cpclient_internal.h"
+#include "log.h"
+#include "pb.h"
+
+#include <errno.h>
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+void
+dp_cpclient_set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !err_len)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+static void on_rx(struct ev_loop *loop, ev_async *w, int revents);
+
+struct dp_cpclient *
+dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
+                dp_cpclient_apply_fn apply, void *ctx, char *err, size_t err_len)
+{
+    struct dp_cpclient *c;
+    int rc;
+
+    if (!loop || !cfg || !cfg->target || !*cfg->target || !apply) {
+        dp_cpclient_set_err(err, err_len,
+                            "a loop, a control plane address and an apply callback are needed");
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        dp_cpclient_set_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    grpc_init();
+    pthread_mutex_init(&c->mu, NULL);
+    c->loop = loop;
+    c->apply = apply;
+    c->apply_ctx = ctx;
+    c->t_status.kind = TAG_STATUS;
+    c->t_recv.kind = TAG_RECV;
+    c->t_send.kind = TAG_SEND;
+    c->backoff_ms = BACKOFF_INITIAL_MS;
+    atomic_init(&c->connected, false);
+    atomic_init(&c->revision, 0);
+    atomic_init(&c->fleet_size, 0);
+    ev_async_init(&c->rx_async, on_rx);
+    c->rx_async.data = c;
+
+    c->target = strdup(cfg->target);
+    c->version = strdup(cfg->version ? cfg->version : "");
+    c->cache_dir = cfg->cache_dir ? strdup(cfg->cache_dir) : NULL;
+    c->hello_store_id = strdup("");
+    c->merge = dp_cpmerge_new();
+    if (!c->target || !c->version || (cfg->cache_dir && !c->cache_dir) || !c->hello_store_id ||
+        !c->merge)
+        goto oom;
+    for (const char *const *l = cfg->listeners; l && *l; l++)
+        c->n_listeners++;
+    if (c->n_listeners) {
+        c->listeners = calloc(c->n_listeners, sizeof(*c->listeners));
+        if (!c->listeners)
+            goto oom;
+        for (size_t i = 0; i < c->n_listeners; i++)
+            if (!(c->listeners[i] = strdup(cfg->listeners[i])))
+                goto oom;
+    }
+    if (cfg->token && *cfg->token) {
+        size_t n = strlen(cfg->token) + sizeof("Bearer ");
+        char *v = malloc(n);
+        if (!v)
+            goto oom;
+        (void)snprintf(v, n, "Bearer %s", cfg->token);
+        c->auth_md.key = grpc_slice_from_static_string("authorization");
+        c->auth_md.value = grpc_slice_from_copied_string(v);
+        c->have_auth_md = true;
+        memset(v, 0, n);
+        free(v);
+    }
+    if (cfg->ca_file || cfg->cert_file || cfg->key_file) {
+        c->creds = dp_cpstream_creds_new(cfg, err, err_len);
+        if (!c->creds)
+            return dp_cpclient_free(c);
+    }
+
+    if (c->cache_dir && (rc = dp_cpcache_mkdir(c->cache_dir)) < 0) {
+        dp_cpclient_set_err(err, err_len, "cannot create the cache directory %s: %s", c->cache_dir,
+                            strerror(-rc));
+        return dp_cpclient_free(c);
+    }
+    if (cfg->node_id) {
+        if (!dp_cpcache_node_id_valid(cfg->node_id)) {
+            dp_cpclient_set_err(err, err_len,
+                                "node id \"%s\": must be 1..128 characters of [A-Za-z0-9._:-]",
+                                cfg->node_id);
+            return dp_cpclient_free(c);
+        }
+        (void)snprintf(c->node_id, sizeof(c->node_id), "%s", cfg->node_id);
+    } else if (c->cache_dir) {
+        rc = dp_cpcache_node_id(c->cache_dir, c->node_id, sizeof(c->node_id));
+        if (rc < 0) {
+            dp_cpclient_set_err(err, err_len, "cannot get the node id from %s/%s: %s", c->cache_dir,
+                                DP_CPCACHE_NODE_ID,
+                                rc == -EBADMSG ? "it holds no valid node id" : strerror(-rc));
+            return dp_cpclient_free(c);
+        }
+        if (rc == DP_CPCACHE_CREATED)
+            edge_log_info("cpclient: new node id \"%s\" saved in %s/%s", c->node_id, c->cache_dir,
+                          DP_CPCACHE_NODE_ID);
+    } else {
+        rc = dp_cpcache_new_node_id(c->node_id, sizeof(c->node_id));
+        if (rc < 0) {
+            dp_cpclient_set_err(err, err_len, "cannot make a node id: %s", strerror(-rc));
+            return dp_cpclient_free(c);
+        }
+        edge_log_warn("cpclient: no cache directory: node id \"%s\" and the configuration "
+                      "last in force are lost at restart",
+                      c->node_id);
+    }
+
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL);
+    c->rng = seed | 1;
+
+    ev_async_start(loop, &c->rx_async);
+    return c;
+oom:
+    dp_cpclient_set_err(err, err_len, "out of memory");
+    return dp_cpclient_free(c);
+}
+
+/* ---- the loop thread ------------------------------------------------------------------- */
+
+static void
+commit_held(struct dp_cpclient *c)
+{
+    dp_cpmerge_commit(c->merge);
+    const Edge__V1__ConfigUpdate *held = dp_cpmerge_held(c->merge);
+    char *store = strdup(held->store_id);
+
+    pthread_mutex_lock(&c->mu);
+    if (store) {
+        free(c->hello_store_id);
+        c->hello_store_id = store;
+        c->hello_revision = held->revision;
+    } else {
+        /* Cannot remember the store id: Hello asks for a full snapshot rather than lie. */
+        c->hello_revision = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    atomic_store(&c->revision, held->revision);
+}
+
+/* Applies the pending configuration. Returns 0 when the node accepted it. */
+static int
+apply_pending(struct dp_cpclient *c, bool from_cache, char *err, size_t err_len)
+{
+    const Edge__V1__ConfigUpdate *cfg = dp_cpmerge_pending(c->merge);
+    int rc;
+
+    err[0] = '\0';
+    rc = c->apply(c->apply_ctx, cfg, err, err_len);
+    if (rc != 0) {
+        if (!err[0])
+            (void)snprintf(err, err_len, "rejected by the node (%s)",
+                           strerror(rc < 0 ? -rc : EINVAL));
+        dp_cpmerge_rollback(c->merge);
+        return rc < 0 ? rc : -EINVAL;
+    }
+    if (!from_cache && c->cache_dir) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int wrc = dp_cpmerge_pack_pending(c->merge, &buf, &len);
+        if (wrc == 0)
+            wrc = dp_cpcache_write_file(c->cache_dir, DP_CPCACHE_SNAPSHOT, buf, len);
+        free(buf);
+        if (wrc < 0)
+            edge_log_error("cpclient: cannot write the config cache %s/%s: %s (revision %llu "
+                           "runs, but a restart would not find it)",
+                           c->cache_dir, DP_CPCACHE_SNAPSHOT, strerror(-wrc),
+                           (unsigned long long)cfg->revision);
+    }
+    commit_held(c);
+    return 0;
+}
+
+static void
+on_rx(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct dp_cpclient *c = w->data;
+    struct rx_item *list;
+    bool current = false;
+    uint64_t current_rev = 0;
+    char err[512];
+
+    pthread_mutex_lock(&c->mu);
+    list = c->rx_head;
+    c->rx_head = c->rx_tail = NULL;
+    c->rx_len = 0;
+    pthread_mutex_unlock(&c->mu);
+
+    while (list) {
+        struct rx_item *it = list;
+        list = it->next;
+        if (it->gen <= c->drop_gen) {
+            edge_pb_free(it->upd);
+            free(it);
+            continue;
+        }
+        uint64_t rev = it->upd->revision;
+        int rc = dp_cpmerge_update(c->merge, it->upd, err, sizeof(err));
+        if (rc == DP_CPMERGE_CURRENT) {
+            current = true;
+            current_rev = rev;
+        } else if (rc == -ESTALE) {
+            edge_log_warn("cpclient: %s; asking for a full snapshot", err);
+            dp_cpmerge_rollback(c->merge);
+            dp_cpstream_resync(c, it->gen);
+            current = false;
+        } else if (rc < 0) {
+            edge_log_warn("cpclient: rejecting revision %llu: %s", (unsigned long long)rev, err);
+            dp_cpmerge_rollback(c->merge);
+            dp_cpstream_send_ack(c, rev, false, err);
+            current = false;
+        }
+        free(it);
+    }
+
+    const Edge__V1__ConfigUpdate *cfg = dp_cpmerge_pending(c->merge);
+    if (cfg) {
+        uint64_t rev = cfg->revision;
+        size_t n = cfg->n_put;
+        if (apply_pending(c, false, err, sizeof(err)) == 0) {
+            edge_log_info("cpclient: applied revision %llu (%zu resources); acked",
+                          (unsigned long long)rev, n);
+            dp_cpstream_send_ack(c, rev, true, NULL);
+        } else {
+            edge_log_warn("cpclient: the node rejected revision %llu: %s; nacked",
+                          (unsigned long long)rev, err);
+            dp_cpstream_send_ack(c, rev, false, err);
+        }
+    } else if (current) {
+        edge_log_debug("cpclient: revision %llu is current; acked",
+                       (unsigned long long)current_rev);
+        dp_cpstream_send_ack(c, current_rev, true, NULL);
+    }
+}
+
+/* ---- the gRPC thread ------------------------------------------------------------------- */
+
+/* Applies the cached snapshot, if any, so that a node restarted while the control plane is
+ * down serves what it served before. */
+static void
+load_cache(struct dp_cpclient *c)
+{
+    Edge__V1__ConfigUpdate *cfg = NULL;
+    char err[512];
+    int rc;
+
+    rc = dp_cpcache_read(c->cache_dir, &cfg);
+    if (rc == -ENOENT)
+        return;
+    if (rc < 0) {
+        edge_log_warn("cpclient: ignoring the config cache %s/%s: %s", c->cache_dir,
+                      DP_CPCACHE_SNAPSHOT,
+                      rc == -EBADMSG ? "not a valid configuration" : strerror(-rc));
+        return;
+    }
+    uint64_t rev = cfg->revision;
+    rc = dp_cpmerge_update(c->merge, cfg, err, sizeof(err));
+    if (rc < 0) {
+        edge_log_warn("cpclient: ignoring the config cache %s/%s: %s", c->cache_dir,
+                      DP_CPCACHE_SNAPSHOT, err);
+        return;
+    }
+    size_t n = dp_cpmerge_pending(c->merge)->n_put;
+    if (apply_pending(c, true, err, sizeof(err)) != 0) {
+        edge_log_warn("cpclient: the node rejected the cached revision %llu: %s",
+                      (unsigned long long)rev, err);
+        return;
+    }
+    edge_log_info("cpclient: serving cached revision %llu (%zu resources) from %s/%s",
+                  (unsigned long long)rev, n, c->cache_dir, DP_CPCACHE_SNAPSHOT);
+}
+
+int
+dp_cpclient_start(struct dp_cpclient *c)
+{
+    sigset_t all, old;
+    int rc;
+
+    if (c->started)
+        return -EALREADY;
+    c->started = true;
+    if (c->cache_dir)
+        load_cache(c);
+
+    c->cq = grpc_completion_queue_create_for_next(NULL);
+    c->channel = dp_cpstream_channel_new(c);
+    if (!c->cq || !c->channel)
+        return -ENOMEM;
+    /* Signals belong to the node's loop thread, not to ours. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(&c->thread, NULL, dp_cpstream_main, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return -rc;
+    c->thread_started = true;
+    return 0;
+}
+
+struct dp_cpclient *
+dp_cpclient_free(struct dp_cpclient *c)
+{
+    if (!c)
+        return NULL;
+    if (c->thread_started) {
+        pthread_mutex_lock(&c->mu);
+        c->stopping = true;
+        if (c->call)
+            grpc_call_cancel(c->call, NULL);
+        pthread_mutex_unlock(&c->mu);
+        (void)pthread_join(c->thread, NULL);
+    }
+    if (c->channel)
+        grpc_channel_destroy(c->channel);
+    if (c->cq) {
+        grpc_completion_queue_shutdown(c->cq);
+        while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(c->cq);
+    }
+    if (ev_is_active(&c->rx_async))
+        ev_async_stop(c->loop, &c->rx_async);
+    while (c->rx_head) {
+        struct rx_item *it = c->rx_head;
+        c->rx_head = it->next;
+        edge_pb_free(it->upd);
+        free(it);
+    }
+    if (c->creds)
+        grpc_channel_credentials_release(c->creds);
+    if (c->have_auth_md)
+        grpc_slice_unref(c->auth_md.value);
+    for (size_t i = 0; i < c->n_listeners && c->listeners; i++)
+        free(c->listeners[i]);
+    free(c->listeners);
+    dp_cpmerge_free(c->merge);
+    free(c->hello_store_id);
+    free(c->target);
+    free(c->version);
+    free(c->cache_dir);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    grpc_shutdown();
+    return NULL;
+}
+
+const char *
+dp_cpclient_node_id(const struct dp_cpclient *c)
+{
+    return c->node_id;
+}
+
+bool
+dp_cpclient_connected(const struct dp_cpclient *c)
+{
+    return atomic_load(&c->connected);
+}
+
+uint64_t
+dp_cpclient_revision(const struct dp_cpclient *c)
+{
+    return atomic_load(&c->revision);
+}
+
+unsigned
+dp_cpclient_fleet_size(const struct dp_cpclient *c)
+{
+    return atomic_load(&c->fleet_size);
+}

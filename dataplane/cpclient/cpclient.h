@@ -1,0 +1,53 @@
+/* The data plane's config client: keeps one Config/Watch stream to the control plane open,
+ * merges every update (full or delta) into the complete configuration, hands it to the node,
+ * caches it on disk, and acks or nacks each revision.
+ *
+ * Threading: gRPC core runs on a thread of the client's own; every callback below runs on the
+ * thread that runs `loop` (the node's main libev loop), woken with ev_async. */
+#ifndef DP_CPCLIENT_H
+#define DP_CPCLIENT_H
+
+#include "edge/v1/config.pb-c.h"
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dp_cpclient;
+
+struct dp_cpclient_config {
+    const char *target;    /* "127.0.0.1:9090" */
+    const char *cache_dir; /* snapshot cache and node id live here; created if missing */
+    const char *node_id;   /* NULL: read from cache_dir/node-id, or made once and saved there */
+    const char *version;   /* this binary's version, sent in Hello */
+    const char *token;     /* node token; NULL: none */
+    const char *ca_file, *cert_file,
+        *key_file;                /* TLS / mTLS to the control plane; NULL: plaintext */
+    const char *const *listeners; /* NULL-terminated, for Hello; may be NULL */
+};
+
+/* Called with the complete configuration (full=true, every resource in put, borrowed for the
+ * call). Return 0 to accept (the client then writes the cache -- temp file, fsync, rename --
+ * and acks), or a negative errno with a reason in err to nack (the node keeps what it had). */
+typedef int (*dp_cpclient_apply_fn)(void *ctx, const Edge__V1__ConfigUpdate *config, char *err,
+                                    size_t err_len);
+
+/* NULL on failure (message in err). */
+struct dp_cpclient *dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
+                                    dp_cpclient_apply_fn apply, void *ctx, char *err,
+                                    size_t err_len);
+/* Loads the cached snapshot if there is one (apply runs before this returns), then starts the
+ * gRPC thread, which connects and reconnects with exponential backoff and jitter. */
+int dp_cpclient_start(struct dp_cpclient *c);
+/* Stops the stream and joins the thread. Accepts NULL; returns NULL. */
+struct dp_cpclient *dp_cpclient_free(struct dp_cpclient *c);
+
+const char *dp_cpclient_node_id(const struct dp_cpclient *c);
+bool dp_cpclient_connected(const struct dp_cpclient *c);
+/* The revision of the configuration last accepted (from the stream or the cache); 0: none. */
+uint64_t dp_cpclient_revision(const struct dp_cpclient *c);
+/* Fleet size the control plane reported last (for sharing fleet-wide limits); 0: unknown. */
+unsigned dp_cpclient_fleet_size(const struct dp_cpclient *c);
+
+#endif
