@@ -1,5 +1,6 @@
 /* edgectl: the command-line client of the Admin service (DESIGN.md §6). This file parses the
  * global flags and hands the rest to the noun's command; everything else is in ctl_lib. */
+#include "cmd_key.h"
 #include "ctl.h"
 #include "edge_config.h"
 
@@ -19,6 +20,9 @@ static const char usage[] =
     "  deployment list|get                      deployments of an API\n"
     "  stage create|list|get|update|delete      stages of an API\n"
     "  domain map|list|unmap                    domain mappings\n"
+    "  key create|list|get|enable|disable|rotate|revoke   API keys\n"
+    "  plan create|list|get|update|delete|add-key|remove-key   usage plans\n"
+    "  usage PLAN [--key K] [--from D --to D]   requests per key and day, quota left\n"
     "  node list                                data-plane nodes\n"
     "  status                                   control plane status\n"
     "  audit [--limit N]                        recent changes\n"
@@ -61,6 +65,9 @@ static const struct ctl_verb nouns[] = {
     {"stage", ctl_cmd_stage},
     {"domain", ctl_cmd_domain},
     {"node", ctl_cmd_node},
+    {"key", ctl_cmd_key},
+    {"plan", ctl_cmd_plan},
+    {"usage", ctl_cmd_usage},
     {"status", ctl_cmd_status},
     {"audit", ctl_cmd_audit},
     {"version", cmd_version},
@@ -72,7 +79,7 @@ static bool
 is_verbless(const char *noun)
 {
     return strcmp(noun, "deploy") == 0 || strcmp(noun, "status") == 0 ||
-           strcmp(noun, "audit") == 0 || strcmp(noun, "version") == 0;
+           strcmp(noun, "audit") == 0 || strcmp(noun, "version") == 0 || strcmp(noun, "usage") == 0;
 }
 
 static int

@@ -2,7 +2,9 @@
 #include "api.h"
 
 #include "api_internal.h"
+#include "api_keys.h"
 #include "cp.h"
+#include "importer/importer.h"
 #include "pb.h"
 #include "watch/watch.h"
 
@@ -55,6 +57,25 @@ static const struct method methods[] = {
     {"ListNodes", &edge__v1__list_nodes_request__descriptor, cp_api_list_nodes},
     {"GetStatus", &edge__v1__get_status_request__descriptor, cp_api_get_status},
     {"ListAudit", &edge__v1__list_audit_request__descriptor, cp_api_list_audit},
+
+    {"ImportApi", &edge__v1__import_api_request__descriptor, cp_api_import_api},
+    {"ExportApi", &edge__v1__export_api_request__descriptor, cp_api_export_api},
+
+    {"CreateApiKey", &edge__v1__create_api_key_request__descriptor, cp_api_create_api_key},
+    {"GetApiKey", &edge__v1__get_api_key_request__descriptor, cp_api_get_api_key},
+    {"ListApiKeys", &edge__v1__list_api_keys_request__descriptor, cp_api_list_api_keys},
+    {"SetApiKeyEnabled", &edge__v1__set_api_key_enabled_request__descriptor,
+     cp_api_set_api_key_enabled},
+    {"RotateApiKey", &edge__v1__rotate_api_key_request__descriptor, cp_api_rotate_api_key},
+    {"DeleteApiKey", &edge__v1__delete_api_key_request__descriptor, cp_api_delete_api_key},
+    {"CreateUsagePlan", &edge__v1__usage_plan__descriptor, cp_api_create_usage_plan},
+    {"GetUsagePlan", &edge__v1__get_usage_plan_request__descriptor, cp_api_get_usage_plan},
+    {"ListUsagePlans", &edge__v1__list_usage_plans_request__descriptor, cp_api_list_usage_plans},
+    {"UpdateUsagePlan", &edge__v1__usage_plan__descriptor, cp_api_update_usage_plan},
+    {"DeleteUsagePlan", &edge__v1__delete_usage_plan_request__descriptor, cp_api_delete_usage_plan},
+    {"AddPlanKey", &edge__v1__plan_key_request__descriptor, cp_api_add_plan_key},
+    {"RemovePlanKey", &edge__v1__plan_key_request__descriptor, cp_api_remove_plan_key},
+    {"GetUsage", &edge__v1__get_usage_request__descriptor, cp_api_get_usage},
     {"TestRoute", &edge__v1__test_route_request__descriptor, cp_api_test_route},
 };
 

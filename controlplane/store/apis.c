@@ -7,7 +7,8 @@
 
 #define API_COLUMNS                                                                                \
     "SELECT id, name, description, created_at, updated_at,"                                        \
-    " (SELECT count(*) FROM routes r WHERE r.api_id = apis.id) FROM apis "
+    " (SELECT count(*) FROM routes r WHERE r.api_id = apis.id), title, version, api_key_source"    \
+    " FROM apis "
 
 int
 cp_db_api_load(struct cp_store *st, sqlite3_stmt *row, Edge__V1__Api **ret_api,
@@ -20,6 +21,9 @@ cp_db_api_load(struct cp_store *st, sqlite3_stmt *row, Edge__V1__Api **ret_api,
     a->created_at = sqlite3_column_int64(row, 3);
     a->updated_at = sqlite3_column_int64(row, 4);
     a->route_count = (uint32_t)sqlite3_column_int64(row, 5);
+    a->title = cp_db_col_str(row, 6);
+    a->version = cp_db_col_str(row, 7);
+    a->api_key_source = cp_db_col_str(row, 8);
     *ret_api = a;
     return 0;
 }
@@ -81,7 +85,8 @@ cp_store_api_create(struct cp_store *st, const char *actor, const Edge__V1__Api 
     if (r < 0)
         return r;
     sqlite3_stmt *s = cp_db_stmt(st, "INSERT INTO apis (name, description, created_at, "
-                                     "updated_at) VALUES (?, ?, ?, ?)");
+                                     "updated_at, title, version, api_key_source) "
+                                     "VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!s) {
         r = cp_db_fail(st, err, "create api");
         goto fail;
@@ -90,6 +95,9 @@ cp_store_api_create(struct cp_store *st, const char *actor, const Edge__V1__Api 
     (void)cp_db_bind_text(s, 2, in->description);
     (void)sqlite3_bind_int64(s, 3, now);
     (void)sqlite3_bind_int64(s, 4, now);
+    (void)cp_db_bind_text(s, 5, in->title);
+    (void)cp_db_bind_text(s, 6, in->version);
+    (void)cp_db_bind_text(s, 7, in->api_key_source);
     r = cp_db_step_done(st, s, "create api", err);
     if (r == -EEXIST)
         r = cp_store_fail(err, -EEXIST, "api '%s' already exists", in->name);

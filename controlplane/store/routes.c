@@ -13,7 +13,8 @@
 #define ROUTE_COLUMNS                                                                              \
     "SELECT r.id, a.name, r.method, r.path, r.host, r.headers, u.name, r.integration_path,"        \
     " r.integration_timeout_ms, r.api_key_required, r.authorizer, r.max_body_bytes,"               \
-    " r.throttle_rate, r.throttle_burst, r.created_at, r.updated_at"                               \
+    " r.throttle_rate, r.throttle_burst, r.created_at, r.updated_at, r.operation_id,"              \
+    " r.summary, r.api_key_in, r.api_key_name, r.auth_requirements"                                \
     " FROM routes r JOIN apis a ON a.id = r.api_id JOIN upstreams u ON u.id = r.upstream_id "
 
 /* "/pets/{id}/{proxy+}" -> "/pets/{}/{+}". Returns an owned string. */
@@ -80,6 +81,23 @@ headers_parse(Edge__V1__Route *r, const char *text)
     json_decref(arr);
 }
 
+/* auth_requirements as a JSON array of scheme names. Owned (free()). */
+static char *
+auth_json(const Edge__V1__Route *r)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < r->n_auth_requirements; i++)
+        (void)json_array_append_new(arr, json_string(r->auth_requirements[i]));
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (!s) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    return s;
+}
+
 static Edge__V1__Route *
 route_row(sqlite3_stmt *s)
 {
@@ -105,6 +123,19 @@ route_row(sqlite3_stmt *s)
     }
     r->created_at = sqlite3_column_int64(s, 14);
     r->updated_at = sqlite3_column_int64(s, 15);
+    r->operation_id = cp_db_col_str(s, 16);
+    r->summary = cp_db_col_str(s, 17);
+    r->api_key_in = cp_db_col_str(s, 18);
+    r->api_key_name = cp_db_col_str(s, 19);
+    json_t *auth = json_loads((const char *)sqlite3_column_text(s, 20), 0, NULL);
+    size_t ai;
+    json_t *av;
+    json_array_foreach(auth, ai, av)
+    {
+        edge_pb_append((void ***)&r->auth_requirements, &r->n_auth_requirements,
+                       edge_pb_strdup_heap(json_string_value(av)));
+    }
+    json_decref(auth);
     return r;
 }
 
@@ -215,6 +246,10 @@ bind_route(sqlite3_stmt *s, const Edge__V1__Route *in, int64_t upstream_id, cons
         (void)sqlite3_bind_int64(s, 13, in->throttle->burst);
     }
     (void)sqlite3_bind_int64(s, 14, now);
+    (void)cp_db_bind_text(s, 17, in->operation_id);
+    (void)cp_db_bind_text(s, 18, in->summary);
+    (void)cp_db_bind_text(s, 19, in->api_key_in);
+    (void)cp_db_bind_text(s, 20, in->api_key_name);
 }
 
 /* Writes a route; self_id NULL creates one. */
@@ -224,7 +259,7 @@ route_write(struct cp_store *st, const char *actor, const Edge__V1__Route *in, c
 {
     int64_t api_id, upstream_id, n;
     char id[16];
-    char *shape = NULL, *headers = NULL;
+    char *shape = NULL, *headers = NULL, *auth = NULL;
     Edge__V1__Route *out = NULL;
     sqlite3_stmt *s;
     int r;
@@ -276,20 +311,25 @@ route_write(struct cp_store *st, const char *actor, const Edge__V1__Route *in, c
     if (r < 0)
         goto fail;
     headers = headers_json(in);
+    auth = auth_json(in);
     int64_t now = cp_store_now();
     if (self_id)
-        s = cp_db_stmt(st, "UPDATE routes SET method = ?1, path = ?2, shape = ?3, host = ?4,"
-                           " headers = ?5, upstream_id = ?6, integration_path = ?7,"
-                           " integration_timeout_ms = ?8, api_key_required = ?9,"
-                           " authorizer = ?10, max_body_bytes = ?11, throttle_rate = ?12,"
-                           " throttle_burst = ?13, updated_at = ?14 WHERE id = ?15");
+        s = cp_db_stmt(st,
+                       "UPDATE routes SET method = ?1, path = ?2, shape = ?3, host = ?4,"
+                       " headers = ?5, upstream_id = ?6, integration_path = ?7,"
+                       " integration_timeout_ms = ?8, api_key_required = ?9,"
+                       " authorizer = ?10, max_body_bytes = ?11, throttle_rate = ?12,"
+                       " throttle_burst = ?13, updated_at = ?14, operation_id = ?17, summary = ?18,"
+                       " api_key_in = ?19, api_key_name = ?20, auth_requirements = ?21"
+                       " WHERE id = ?15");
     else
         s = cp_db_stmt(st, "INSERT INTO routes (method, path, shape, host, headers, upstream_id,"
                            " integration_path, integration_timeout_ms, api_key_required,"
                            " authorizer, max_body_bytes, throttle_rate, throttle_burst,"
-                           " updated_at, id, api_id, created_at)"
+                           " updated_at, id, api_id, created_at, operation_id, summary, api_key_in,"
+                           " api_key_name, auth_requirements)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                           " ?15, ?16, ?14)");
+                           " ?15, ?16, ?14, ?17, ?18, ?19, ?20, ?21)");
     if (!s) {
         r = cp_db_fail(st, err, "write route");
         goto fail;
@@ -298,6 +338,7 @@ route_write(struct cp_store *st, const char *actor, const Edge__V1__Route *in, c
     (void)cp_db_bind_text(s, 15, id);
     if (!self_id)
         (void)sqlite3_bind_int64(s, 16, api_id);
+    (void)cp_db_bind_text(s, 21, auth);
     r = cp_db_step_done(st, s, "write route", err);
     if (r < 0)
         goto fail;
@@ -317,6 +358,7 @@ done:
     edge_pb_free(out);
     free(shape);
     free(headers);
+    free(auth);
     return r;
 }
 

@@ -180,6 +180,30 @@ const char *const cp_store_migrations[] = {
     "  id INTEGER PRIMARY KEY,"
     "  sha256 BLOB NOT NULL UNIQUE,"
     "  created_at INTEGER NOT NULL);",
+
+    /* API keys and usage plans: key names become unique (no Admin call could create keys
+     * before this step, so no duplicates exist); per key, plan and UTC day request counts
+     * reported by the nodes. usage names its key and plan as text without a reference, so
+     * that the history outlives a revoked key or a deleted plan. */
+    "CREATE UNIQUE INDEX api_keys_name ON api_keys(name);"
+    "CREATE TABLE usage ("
+    "  key_id TEXT NOT NULL,"
+    "  plan TEXT NOT NULL,"
+    "  day TEXT NOT NULL," /* YYYY-MM-DD, UTC */
+    "  count INTEGER NOT NULL,"
+    "  PRIMARY KEY (plan, key_id, day));",
+
+    /* OpenAPI import/export: what a document says about the API and each operation. The
+     * defaults make existing rows read as they did before. auth_requirements is a JSON array
+     * of scheme names. */
+    "ALTER TABLE apis ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE apis ADD COLUMN version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE apis ADD COLUMN api_key_source TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE routes ADD COLUMN operation_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE routes ADD COLUMN summary TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE routes ADD COLUMN api_key_in TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE routes ADD COLUMN api_key_name TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE routes ADD COLUMN auth_requirements TEXT NOT NULL DEFAULT '[]';",
 };
 
 const int cp_store_n_migrations = sizeof(cp_store_migrations) / sizeof(cp_store_migrations[0]);

@@ -187,6 +187,65 @@ int cp_store_key_create(struct cp_store *st, const char *actor, const Edge__V1__
 int cp_store_plan_create(struct cp_store *st, const char *actor, const Edge__V1__UsagePlan *in,
                          Edge__V1__UsagePlan **ret_plan, struct cp_store_err *err);
 
+/* Keys (keys.c). "key" arguments name a key by id or by name (id first). Returned keys never
+ * carry secret_sha256. Names are unique (-EEXIST "key 'x' already exists"); a duplicate
+ * secret is -EEXIST without naming the key that holds it. A key is in at most one plan per
+ * API stage: a change that breaks the rule is -EBUSY naming the key, stage and plans. */
+/* Many keys in one transaction and one revision (tests and benchmarks). */
+int cp_store_key_create_bulk(struct cp_store *st, const char *actor, Edge__V1__ApiKey *const *in,
+                             const uint8_t (*secret_sha256)[32], const char *const *prefixes,
+                             size_t n, uint64_t *ret_revision, struct cp_store_err *err);
+int cp_store_key_get(struct cp_store *st, const char *key, Edge__V1__ApiKey **ret_key,
+                     struct cp_store_err *err);
+/* Sorted by name; plan non-empty: its subscribers only (-ENOENT for an unknown plan). */
+int cp_store_key_list(struct cp_store *st, const char *plan,
+                      Edge__V1__ListApiKeysResponse **ret_list, struct cp_store_err *err);
+int cp_store_key_set_enabled(struct cp_store *st, const char *actor, const char *key, bool enabled,
+                             Edge__V1__ApiKey **ret_key, struct cp_store_err *err);
+/* New secret hash and prefix; id, name, plans kept. */
+int cp_store_key_rotate(struct cp_store *st, const char *actor, const char *key,
+                        const uint8_t secret_sha256[32], const char *prefix,
+                        Edge__V1__ApiKey **ret_key, struct cp_store_err *err);
+/* Revocation; its usage rows stay. */
+int cp_store_key_delete(struct cp_store *st, const char *actor, const char *key,
+                        uint64_t *ret_revision, struct cp_store_err *err);
+/* Plans. Update replaces the plan named in->name whole (created_at kept). Delete is -EBUSY
+ * while keys subscribe unless force, which unsubscribes them. */
+int cp_store_plan_get(struct cp_store *st, const char *name, Edge__V1__UsagePlan **ret_plan,
+                      struct cp_store_err *err);
+int cp_store_plan_list(struct cp_store *st, Edge__V1__ListUsagePlansResponse **ret_list,
+                       struct cp_store_err *err);
+int cp_store_plan_update(struct cp_store *st, const char *actor, const Edge__V1__UsagePlan *in,
+                         Edge__V1__UsagePlan **ret_plan, struct cp_store_err *err);
+int cp_store_plan_delete(struct cp_store *st, const char *actor, const char *name, bool force,
+                         uint64_t *ret_revision, struct cp_store_err *err);
+/* Subscribes (add, idempotent) or unsubscribes (-ENOENT when it was not subscribed) a key;
+ * returns the key with its plans. */
+int cp_store_plan_key(struct cp_store *st, const char *actor, const char *plan, const char *key,
+                      bool add, Edge__V1__ApiKey **ret_key, struct cp_store_err *err);
+/* Usage (usage.c): counts per key, plan and UTC day ("YYYY-MM-DD"); adding bumps no revision.
+ * Get: req->from/to default to the 30 days up to today (now), at most 366 days; rows sorted
+ * by (key name, day) with the quota left in each day's period. */
+int cp_store_usage_add(struct cp_store *st, const char *key_id, const char *plan, const char *day,
+                       uint64_t count, struct cp_store_err *err);
+int cp_store_usage_get(struct cp_store *st, const Edge__V1__GetUsageRequest *req, int64_t now,
+                       Edge__V1__GetUsageResponse **ret_usage, struct cp_store_err *err);
+
+/* ---- OpenAPI import ------------------------------------------------------------------------ */
+
+/* Writes an import plan in one transaction (controlplane/importer makes the plan). resp->api
+ * (name, title, version, description, api_key_source) and resp->upstreams (created when
+ * missing, kept as they are when they exist) are read; routes (borrowed, validated) are
+ * matched to the API's routes by (method, shape) with no host: "add", "change" (detail says
+ * what) or "keep"; with OVERWRITE the API's other routes are removed ("remove"), with MERGE
+ * they stay. CREATE needs a new API (-EEXIST). Fills resp->changes, replaces resp->api with
+ * the stored API and sets resp->revision. dry_run does the same and rolls back (revision 0).
+ * Any failure leaves nothing behind: -ENOENT for an upstream a route names that does not
+ * exist, -EEXIST for conflicting routes, -E2BIG past CP_STORE_MAX_ROUTES_PER_API. */
+int cp_store_api_import(struct cp_store *st, const char *actor, Edge__V1__ImportMode mode,
+                        bool dry_run, const Edge__V1__ListRoutesResponse *routes,
+                        Edge__V1__ImportApiResponse *resp, struct cp_store_err *err);
+
 /* ---- nodes, status, audit ----------------------------------------------------------------- */
 
 /* Sorted by id. */
