@@ -8,7 +8,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <libfyaml.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,46 +169,146 @@ build(const Edge__V1__Api *api, Edge__V1__Route *const *routes, size_t n_routes,
     return doc;
 }
 
+/* A growable output buffer for the YAML writer. */
+struct ybuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void
+yput(struct ybuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+yputs(struct ybuf *b, const char *s)
+{
+    yput(b, s, strlen(s));
+}
+
+static void
+yindent(struct ybuf *b, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        yput(b, "  ", 2);
+}
+
+/* A scalar in flow form: strings double-quoted with JSON escapes (valid YAML 1.2, and never
+ * re-typed: "1.0" stays a string), numbers, booleans and null as JSON writes them. */
+static void
+yscalar(struct ybuf *b, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!s) {
+        b->oom = true;
+        return;
+    }
+    yputs(b, s);
+    free(s);
+}
+
+static bool
+ycontainer(const json_t *v)
+{
+    return (json_is_object(v) && json_object_size(v) > 0) ||
+           (json_is_array(v) && json_array_size(v) > 0);
+}
+
+/* Block-style YAML of a JSON tree. libfyaml's emitter is not used: in 0.7 it leaks on long
+ * scalars (found by the importer's fuzz target) and its plain-scalar choice changes types. */
+static void
+yemit(struct ybuf *b, const json_t *v, int depth)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *item;
+        json_object_foreach((json_t *)v, k, item)
+        {
+            json_t *key = json_string(k);
+            yindent(b, depth);
+            yscalar(b, key);
+            json_decref(key);
+            if (ycontainer(item)) {
+                yputs(b, ":\n");
+                yemit(b, item, depth + 1);
+            } else {
+                yputs(b, ": ");
+                yscalar(b, item);
+                yputs(b, "\n");
+            }
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            yindent(b, depth);
+            if (ycontainer(item)) {
+                yputs(b, "-\n");
+                yemit(b, item, depth + 1);
+            } else {
+                yputs(b, "- ");
+                yscalar(b, item);
+                yputs(b, "\n");
+            }
+        }
+    }
+}
+
 int
 cp_importer_export(const Edge__V1__Api *api, Edge__V1__Route *const *routes, size_t n_routes,
                    Edge__V1__Upstream *const *upstreams, size_t n_upstreams, const char *server_url,
                    bool json, char **ret_doc, size_t *ret_len, char *err, size_t err_len)
 {
     json_t *doc = build(api, routes, n_routes, upstreams, n_upstreams, server_url);
+
+    if (!json) {
+        struct ybuf b = {0};
+        yemit(&b, doc, 0);
+        json_decref(doc);
+        if (b.oom || !b.p) {
+            free(b.p);
+            (void)snprintf(err, err_len, "out of memory");
+            return -ENOMEM;
+        }
+        *ret_doc = b.p;
+        *ret_len = b.len;
+        return 0;
+    }
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
-
     if (!text) {
         (void)snprintf(err, err_len, "out of memory");
         return -ENOMEM;
     }
-    if (json) {
-        size_t n = strlen(text);
-        char *out = realloc(text, n + 2);
-        if (!out) {
-            free(text);
-            (void)snprintf(err, err_len, "out of memory");
-            return -ENOMEM;
-        }
-        out[n] = '\n';
-        out[n + 1] = '\0';
-        *ret_doc = out;
-        *ret_len = n + 1;
-        return 0;
+    size_t n = strlen(text);
+    char *out = realloc(text, n + 2);
+    if (!out) {
+        free(text);
+        (void)snprintf(err, err_len, "out of memory");
+        return -ENOMEM;
     }
-    struct fy_parse_cfg cfg = {.flags =
-                                   FYPCF_QUIET | FYPCF_JSON_FORCE | FYPCF_ALLOW_DUPLICATE_KEYS};
-    struct fy_document *fyd = fy_document_build_from_string(&cfg, text, strlen(text));
-    /* Block style keeping JSON's double quotes: libfyaml 0.7's plain-scalar choice (DEJSON,
-     * PRETTY) turns strings like "1.0", "true" or "- x" into other types or other text. */
-    char *yaml = fyd ? fy_emit_document_to_string(fyd, FYECF_MODE_BLOCK) : NULL;
-    fy_document_destroy(fyd);
-    free(text);
-    if (!yaml) {
-        (void)snprintf(err, err_len, "YAML emitter failed");
-        return -EIO;
-    }
-    *ret_doc = yaml;
-    *ret_len = strlen(yaml);
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    *ret_doc = out;
+    *ret_len = n + 1;
     return 0;
 }
