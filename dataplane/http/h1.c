@@ -1,0 +1,214 @@
+#include "http/h1.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+bool
+dp_h1_strcaseeq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x |= 0x20;
+        if (y >= 'A' && y <= 'Z')
+            y |= 0x20;
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+static const struct {
+    const char *name;
+    enum dp_h1_tok tok;
+} h1_tokens[] = {
+    {"host", DP_H1_HOST},
+    {"content-length", DP_H1_CONTENT_LENGTH},
+    {"transfer-encoding", DP_H1_TRANSFER_ENCODING},
+    {"connection", DP_H1_CONNECTION},
+    {"keep-alive", DP_H1_KEEP_ALIVE},
+    {"proxy-connection", DP_H1_PROXY_CONNECTION},
+    {"te", DP_H1_TE},
+    {"trailer", DP_H1_TRAILER},
+    {"upgrade", DP_H1_UPGRADE},
+    {"expect", DP_H1_EXPECT},
+    {"x-forwarded-for", DP_H1_X_FORWARDED_FOR},
+    {"x-forwarded-proto", DP_H1_X_FORWARDED_PROTO},
+    {"x-forwarded-host", DP_H1_X_FORWARDED_HOST},
+    {"x-request-id", DP_H1_X_REQUEST_ID},
+    {"via", DP_H1_VIA},
+    {"proxy-authenticate", DP_H1_PROXY_AUTHENTICATE},
+    {"proxy-authorization", DP_H1_PROXY_AUTHORIZATION},
+};
+
+enum dp_h1_tok
+dp_h1_token(const char *name, size_t len)
+{
+    /* The length and first letter rule out almost every header before a full compare. */
+    if (len < 2 || len > 19)
+        return DP_H1_OTHER;
+    unsigned char c0 = (unsigned char)name[0] | 0x20;
+    if (c0 != 'h' && c0 != 'c' && c0 != 't' && c0 != 'k' && c0 != 'p' && c0 != 'u' && c0 != 'e' &&
+        c0 != 'x' && c0 != 'v')
+        return DP_H1_OTHER;
+    for (size_t i = 0; i < sizeof(h1_tokens) / sizeof(h1_tokens[0]); i++) {
+        const char *t = h1_tokens[i].name;
+        if ((unsigned char)t[0] == c0 && dp_h1_strcaseeq(name, len, t, strlen(t)))
+            return h1_tokens[i].tok;
+    }
+    return DP_H1_OTHER;
+}
+
+bool
+dp_h1_tok_is_hop(enum dp_h1_tok tok)
+{
+    switch (tok) {
+    case DP_H1_CONNECTION:
+    case DP_H1_KEEP_ALIVE:
+    case DP_H1_PROXY_CONNECTION:
+    case DP_H1_TE:
+    case DP_H1_TRAILER:
+    case DP_H1_TRANSFER_ENCODING:
+    case DP_H1_UPGRADE:
+    case DP_H1_PROXY_AUTHENTICATE:
+    case DP_H1_PROXY_AUTHORIZATION:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool
+is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+void
+dp_h1_conn_opts_add(struct dp_h1_conn_opts *o, const char *value, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (is_ows(value[i]) || value[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && value[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && is_ows(value[end - 1]))
+            end--;
+        if (end == start)
+            continue;
+        const char *t = value + start;
+        size_t tl = end - start;
+        if (dp_h1_strcaseeq(t, tl, "close", 5))
+            o->close = true;
+        else if (dp_h1_strcaseeq(t, tl, "keep-alive", 10))
+            o->keep_alive = true;
+        else if (o->n < DP_H1_MAX_CONN_TOKENS) {
+            o->names[o->n].ptr = t;
+            o->names[o->n].len = tl;
+            o->n++;
+        } else {
+            o->overflow = true;
+        }
+    }
+}
+
+bool
+dp_h1_is_hop(enum dp_h1_tok tok, const char *name, size_t len, const struct dp_h1_conn_opts *o)
+{
+    if (dp_h1_tok_is_hop(tok))
+        return true;
+    if (o) {
+        for (unsigned i = 0; i < o->n; i++)
+            if (dp_h1_strcaseeq(name, len, o->names[i].ptr, o->names[i].len))
+                return true;
+    }
+    return false;
+}
+
+const char *
+dp_h1_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
+    }
+}
+
+int
+dp_h1_write_error(struct dp_buf *out, int status, const char *message, bool close,
+                  const char *extra, bool head_only)
+{
+    char body[300];
+    size_t bl = 0;
+    bl += (size_t)snprintf(body, sizeof(body), "{\"message\": \"");
+    for (const char *p = message; *p && bl < sizeof(body) - 8; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            body[bl++] = '\\';
+            body[bl++] = (char)c;
+        } else if (c < 0x20) {
+            bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "\\u%04x", c);
+        } else {
+            body[bl++] = (char)c;
+        }
+    }
+    bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "\"}\n");
+    char head[512];
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n%s%s\r\n",
+                      status, dp_h1_reason(status), bl, close ? "Connection: close\r\n" : "",
+                      extra ? extra : "");
+    if (hl < 0 || (size_t)hl >= sizeof(head))
+        return -ENOSPC;
+    if (dp_buf_room(out) < (size_t)hl + (head_only ? 0 : bl))
+        dp_buf_compact(out);
+    if (dp_buf_room(out) < (size_t)hl + (head_only ? 0 : bl))
+        return -ENOSPC;
+    dp_buf_append(out, head, (size_t)hl);
+    if (!head_only)
+        dp_buf_append(out, body, bl);
+    return 0;
+}

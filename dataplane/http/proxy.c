@@ -1,0 +1,975 @@
+/* The HTTP/1.1 proxy: a client connection (struct dp_conn) parses requests with llhttp, routes
+ * them against the worker's snapshot and streams each one to an upstream connection
+ * (struct dp_uconn) taken from the worker's keep-alive pool, then streams the response back.
+ *
+ * Backpressure: the parser of one side is only fed as many bytes as the other side's output
+ * buffer has room for, and a side is only read while its input buffer has room, so a slow
+ * reader stops the writer after at most one buffer per direction.
+ *
+ * Memory: an idle client connection holds no buffer and no request; both come from per-worker
+ * pools when bytes arrive. */
+#include "core/worker.h"
+#include "http/h1.h"
+#include "http/h1_parse.h"
+#include "http/proxy_internal.h"
+#include "log.h"
+#include "route.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static void conn_update_io(struct dp_conn *c);
+static void conn_close(struct dp_conn *c);
+
+/* ---- llhttp settings ---------------------------------------------------------------------- */
+
+static int req_on_body(llhttp_t *p, const char *at, size_t len);
+static int req_on_message_complete(llhttp_t *p);
+
+static llhttp_settings_t req_settings;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+
+static void
+settings_init(void)
+{
+    dp_h1_parse_settings(&req_settings);
+    req_settings.on_body = req_on_body;
+    req_settings.on_message_complete = req_on_message_complete;
+}
+
+/* ---- request objects (per-worker pool) ------------------------------------------------------ */
+
+static struct dp_req *
+req_get(struct dp_worker *w)
+{
+    struct dp_req *r = w->free_reqs;
+    if (r)
+        w->free_reqs = r->next_free;
+    else
+        r = malloc(sizeof(*r));
+    if (!r)
+        return NULL;
+    memset(r, 0, offsetof(struct dp_req, rhead));
+    dp_h1_head_reset(&r->rhead);
+    dp_h1_head_reset(&r->head);
+    return r;
+}
+
+static void
+req_put(struct dp_worker *w, struct dp_req *r)
+{
+    r->next_free = w->free_reqs;
+    w->free_reqs = r;
+}
+
+static struct dp_req *
+req_of_parser(llhttp_t *p)
+{
+    return (struct dp_req *)((char *)p->data - offsetof(struct dp_req, head));
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static int
+code_class(int status)
+{
+    return status >= 100 && status < 600 ? status / 100 : 0;
+}
+
+static void
+peer_ip(const struct dp_conn *c, char *out, size_t len)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &c->peer.sin6_addr, out, (socklen_t)len);
+    else
+        snprintf(out, len, "unknown");
+}
+
+static void
+json_escape(char *out, size_t out_len, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 7 < out_len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            o += (size_t)snprintf(out + o, out_len - o, "\\u%04x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Counts a finished request: metrics, and the access log when it is on. */
+static void
+req_account(struct dp_req *r)
+{
+    struct dp_worker *w = r->c->w;
+    int cls = code_class(r->status);
+    DP_STAT_INC(w->stats.requests[cls]);
+    if (r->route) {
+        struct dp_route_stat *rs = dp_worker_route_stat(w, r->route->stat_id);
+        if (rs)
+            DP_STAT_INC(rs->by_class[cls]);
+    }
+    double dt = ev_now(w->loop) - r->start;
+    if (dt < 0)
+        dt = 0;
+    unsigned b = 0;
+    while (b < DP_LAT_BUCKETS - 1 && dt > dp_lat_bounds_s[b])
+        b++;
+    DP_STAT_INC(w->stats.lat[b]);
+    DP_STAT_ADD(w->stats.lat_sum_us, (uint64_t)(dt * 1e6));
+    DP_STAT_INC(w->stats.lat_count);
+    if (w->cfg->access_log_fd < 0)
+        return;
+    char ip[64], path[300], route[200], up[200], line[1280];
+    peer_ip(r->c, ip, sizeof(ip));
+    json_escape(path, sizeof(path), r->path_log, strlen(r->path_log));
+    const char *rid = r->route ? r->route->id : "", *uname = r->up ? r->up->name : "";
+    json_escape(route, sizeof(route), rid, strlen(rid));
+    json_escape(up, sizeof(up), uname, strlen(uname));
+    int n = snprintf(line, sizeof(line),
+                     "{\"time\":%.3f,\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+                     "\"status\":%d,\"bytes\":%llu,\"duration_ms\":%.3f,\"route\":\"%s\","
+                     "\"upstream\":\"%s\",\"request_id\":\"%s\"}\n",
+                     ev_now(w->loop), ip, r->method, path, r->status,
+                     (unsigned long long)r->resp_bytes, dt * 1000.0, route, up, r->req_id);
+    if (n > 0)
+        dp_worker_access_log(w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Ends the current exchange of c: accounts it, detaches the upstream, frees the request. */
+void
+dp_proxy_req_finish(struct dp_conn *c)
+{
+    struct dp_req *r = c->req;
+    if (!r)
+        return;
+    req_account(r);
+    if (r->active_pool)
+        c->w->pools[r->active_pool - 1].active--;
+    if (r->u) {
+        r->u->req = NULL;
+        dp_upconn_close(r->u);
+        r->u = NULL;
+    }
+    dp_worker_hold_release(c->w, r->hold);
+    c->req = NULL;
+    req_put(c->w, r);
+    ev_timer_stop(c->w->loop, &c->timer);
+}
+
+/* Queues an error response for the current request and closes the connection after it when
+ * the request cannot be resynchronised (body unread) or close is asked for. */
+void
+dp_proxy_req_fail(struct dp_req *r, int status, const char *msg, const char *extra)
+{
+    struct dp_conn *c = r->c;
+    r->status = status;
+    if (r->u) {
+        r->u->req = NULL;
+        dp_upconn_close(r->u);
+        r->u = NULL;
+    }
+    if (r->resp_started) {
+        /* Part of a response went out: the only honest signal left is closing. */
+        c->closing = true;
+        r->phase = PH_DISCARD;
+        dp_proxy_req_finish(c);
+        dp_proxy_conn_try_write(c); /* flushes what is left, then closes */
+        return;
+    }
+    if (!r->req_done && r->head_parsed && !r->has_body && !r->upstream_wrote) {
+        /* Nothing of the request is left unread: the connection can carry on. */
+        llhttp_reset(&c->parser);
+        r->req_done = true;
+    }
+    bool close = !r->req_done || !r->client_keep_alive || c->w->draining;
+    if (dp_buf_acquire(&c->out, &c->w->bufs) < 0 ||
+        dp_h1_write_error(&c->out, status, msg, close, extra, r->is_head) < 0)
+        close = true;
+    r->resp_bytes = 0;
+    if (close) {
+        c->closing = true;
+        r->phase = PH_DISCARD;
+    }
+    dp_proxy_req_finish(c);
+    conn_update_io(c);
+}
+
+/* ---- request head: routing and the upstream request ----------------------------------------- */
+
+static bool
+method_idempotent(int m)
+{
+    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS || m == HTTP_PUT ||
+           m == HTTP_DELETE || m == HTTP_TRACE;
+}
+
+static bool
+route_extra_match(const struct dp_route *rt, const struct dp_h1_head *h, const char *base,
+                  const char *host, size_t host_len)
+{
+    if (rt->host && (strlen(rt->host) != host_len || memcmp(rt->host, host, host_len) != 0))
+        return false;
+    for (size_t i = 0; i < rt->n_headers; i++) {
+        bool ok = false;
+        for (unsigned j = 0; j < h->n && !ok; j++) {
+            const struct dp_h1_field *f = &h->f[j];
+            ok = dp_h1_strcaseeq(base + f->name_off, f->name_len, rt->headers[i].name,
+                                 rt->headers[i].name_len) &&
+                 f->val_len == rt->headers[i].value_len &&
+                 memcmp(base + f->val_off, rt->headers[i].value, f->val_len) == 0;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Writes the upstream request head for r into out. */
+static int
+build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_t upath_len,
+                    const char *host, size_t host_len, struct dp_buf *out)
+{
+    struct dp_h1_head *h = &r->head;
+    struct dp_conn *c = r->c;
+    OUTS(r->method);
+    OUT(" ", 1);
+    OUT(upath, upath_len);
+    OUTS(" HTTP/1.1\r\n");
+    bool have_host = false;
+    const char *xff = NULL, *via = NULL;
+    size_t xff_len = 0, via_len = 0;
+    for (unsigned i = 0; i < h->n; i++) {
+        const struct dp_h1_field *f = &h->f[i];
+        const char *name = base + f->name_off, *val = base + f->val_off;
+        enum dp_h1_tok tok = f->tok;
+        if (dp_h1_is_hop(tok, name, f->name_len, &h->conn))
+            continue;
+        switch (tok) {
+        case DP_H1_EXPECT:
+        case DP_H1_X_FORWARDED_PROTO:
+        case DP_H1_X_FORWARDED_HOST:
+        case DP_H1_X_REQUEST_ID:
+            continue;
+        case DP_H1_X_FORWARDED_FOR:
+            if (!xff) { /* only the first line; more than one was folded below */
+                xff = val;
+                xff_len = f->val_len;
+            }
+            continue;
+        case DP_H1_VIA:
+            via = val;
+            via_len = f->val_len;
+            continue;
+        case DP_H1_CONTENT_LENGTH:
+            if (r->req_chunked)
+                continue;
+            break;
+        case DP_H1_HOST:
+            have_host = true;
+            break;
+        default:
+            break;
+        }
+        OUT(name, f->name_len);
+        OUT(": ", 2);
+        OUT(val, f->val_len);
+        OUT("\r\n", 2);
+    }
+    if (!have_host && host_len) {
+        OUTS("Host: ");
+        OUT(host, host_len);
+        OUT("\r\n", 2);
+    }
+    char ip[64];
+    peer_ip(c, ip, sizeof(ip));
+    OUTS("X-Forwarded-For: ");
+    if (xff) {
+        OUT(xff, xff_len);
+        OUT(", ", 2);
+    }
+    OUTS(ip);
+    OUTS("\r\nX-Forwarded-Proto: http\r\n");
+    if (host_len) {
+        OUTS("X-Forwarded-Host: ");
+        OUT(host, host_len);
+        OUT("\r\n", 2);
+    }
+    OUTS("Via: ");
+    if (via) {
+        OUT(via, via_len);
+        OUT(", ", 2);
+    }
+    OUTS(r->head.http_minor == 0 ? "1.0 edge\r\n" : "1.1 edge\r\n");
+    OUTS("X-Request-Id: ");
+    OUTS(r->req_id);
+    OUT("\r\n", 2);
+    if (r->req_chunked)
+        OUTS("Transfer-Encoding: chunked\r\n");
+    OUT("\r\n", 2);
+    return 0;
+}
+
+/* The head is complete: route the request, open the upstream side and queue the head. Returns
+ * 0 to go on with the body, or -1 when an error response has been queued. */
+static int
+req_on_head(struct dp_conn *c)
+{
+    struct dp_req *r = c->req;
+    struct dp_h1_head *h = &r->head;
+    const char *base = h->base;
+    llhttp_t *p = &c->parser;
+    int m = llhttp_get_method(p);
+    snprintf(r->method, sizeof(r->method), "%s", llhttp_method_name((llhttp_method_t)m));
+    r->is_head = m == HTTP_HEAD;
+    r->idempotent = method_idempotent(m);
+    r->client_keep_alive = llhttp_should_keep_alive(p) && !h->conn.close;
+    h->http_minor = p->http_minor;
+    r->client_minor = p->http_minor;
+    r->head_parsed = true;
+    if (p->upgrade)
+        r->client_keep_alive = false;
+    r->has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+    const char *url = base + h->url_off;
+    size_t url_len = h->url_len;
+    snprintf(r->path_log, sizeof(r->path_log), "%.*s", (int)(url_len < 127 ? url_len : 127), url);
+
+    if (m == HTTP_CONNECT) {
+        r->has_body = true;
+        dp_proxy_req_fail(r, 501, "CONNECT is not supported", NULL);
+        return -1;
+    }
+    int bad = dp_h1_head_check(h, base, p);
+    if (bad) {
+        r->has_body = true; /* framing cannot be trusted: close after the answer */
+        dp_proxy_req_fail(r, bad, bad == 413 ? "request body too large" : "bad request", NULL);
+        return -1;
+    }
+    r->req_chunked = (p->flags & F_CHUNKED) != 0;
+    r->expect_continue = h->expect_continue;
+    if (h->req_id_len && h->req_id_len < sizeof(r->req_id))
+        snprintf(r->req_id, sizeof(r->req_id), "%.*s", (int)h->req_id_len, base + h->req_id_off);
+    else
+        snprintf(r->req_id, sizeof(r->req_id), "%016llx%08x",
+                 (unsigned long long)(c->w->id_seed ^ ((uint64_t)c->w->idx << 56)),
+                 (unsigned)++c->w->req_seq);
+
+    /* Target: origin-form "/p?q", or absolute-form "http://host/p?q" (its host wins). */
+    const char *host = base + h->host_off;
+    size_t host_len = h->host_len;
+    if (url_len >= 7 && dp_h1_strcaseeq(url, 7, "http://", 7)) {
+        const char *a = url + 7, *e = url + url_len;
+        const char *slash = memchr(a, '/', (size_t)(e - a));
+        host = a;
+        host_len = (size_t)((slash ? slash : e) - a);
+        url = slash ? slash : "/";
+        url_len = slash ? (size_t)(e - slash) : 1;
+    } else if (url_len == 0 || url[0] != '/') {
+        dp_proxy_req_fail(r, 400, "unsupported request target", NULL);
+        return -1;
+    }
+    if (host_len == 0 && h->http_minor >= 1) {
+        dp_proxy_req_fail(r, 400, "missing Host header", NULL);
+        return -1;
+    }
+    char lhost[256];
+    size_t lhost_len = 0;
+    if (dp_h1_host_normalize(host, host_len, lhost, sizeof(lhost), &lhost_len) < 0) {
+        dp_proxy_req_fail(r, 400, "invalid Host header", NULL);
+        return -1;
+    }
+    const char *q = memchr(url, '?', url_len);
+    size_t path_len = q ? (size_t)(q - url) : url_len;
+    size_t query_len = q ? url_len - path_len : 0;
+
+    if (!r->hold) {
+        dp_proxy_req_fail(r, 503, "no configuration loaded", NULL);
+        return -1;
+    }
+    const struct dp_snapshot *s = r->hold->snap;
+    struct dp_resolved res;
+    if (dp_snapshot_resolve(s, lhost, lhost_len, url, path_len, &res) < 0 ||
+        !res.stage->deployment) {
+        dp_proxy_req_fail(r, 404, "no route", NULL);
+        return -1;
+    }
+    const char *rest = url + res.rest_off;
+    size_t rest_len = path_len - res.rest_off;
+    if (rest_len == 0) {
+        rest = "/";
+        rest_len = 1;
+    }
+    char scratch[4096];
+    struct edge_route_match match;
+    edge_route_lookup(res.stage->deployment->table, r->method, strlen(r->method), rest, rest_len,
+                      scratch, sizeof(scratch), &match);
+    if (match.status == 405) {
+        char extra[200];
+        snprintf(extra, sizeof(extra), "Allow: %s\r\n", match.allow);
+        dp_proxy_req_fail(r, 405, "method not allowed", extra);
+        return -1;
+    }
+    if (match.status != 200) {
+        dp_proxy_req_fail(r, match.status,
+                          match.status == 404   ? "no route"
+                          : match.status == 414 ? "URI too long"
+                                                : "bad request path",
+                          NULL);
+        return -1;
+    }
+    const struct dp_route *rt = match.route;
+    if (!route_extra_match(rt, h, base, lhost, lhost_len)) {
+        dp_proxy_req_fail(r, 404, "no route", NULL);
+        return -1;
+    }
+    r->route = rt;
+    r->up = rt->upstream;
+    if (r->up->tls) {
+        dp_proxy_req_fail(r, 502, "TLS to upstreams is not supported yet", NULL);
+        return -1;
+    }
+    r->body_limit = rt->max_body_bytes ? rt->max_body_bytes : c->w->cfg->max_body_bytes;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit) {
+        dp_proxy_req_fail(r, 413, "request body too large", NULL);
+        return -1;
+    }
+
+    char upath[8192];
+    size_t upath_len;
+    if (rt->int_path) {
+        int n = edge_route_expand(rt->int_path, &match, upath, sizeof(upath) - query_len - 1);
+        if (n < 0) {
+            dp_proxy_req_fail(r, n == -ENOSPC ? 414 : 500, "cannot build the upstream path", NULL);
+            return -1;
+        }
+        upath_len = (size_t)n;
+    } else {
+        if (rest_len + query_len >= sizeof(upath)) {
+            dp_proxy_req_fail(r, 414, "URI too long", NULL);
+            return -1;
+        }
+        memcpy(upath, rest, rest_len);
+        upath_len = rest_len;
+    }
+    if (query_len) {
+        memcpy(upath + upath_len, q, query_len);
+        upath_len += query_len;
+    }
+
+    struct dp_buf ob = {0};
+    if (dp_buf_acquire(&ob, &c->w->bufs) < 0) {
+        DP_STAT_INC(c->w->stats.alloc_failures);
+        dp_proxy_req_fail(r, 503, "out of memory", NULL);
+        return -1;
+    }
+    if (build_upstream_head(r, base, upath, upath_len, host, host_len, &ob) < 0) {
+        dp_buf_release(&ob, &c->w->bufs, true);
+        dp_proxy_req_fail(r, 431, "request header fields too large", NULL);
+        return -1;
+    }
+    r->head_len = dp_buf_len(&ob);
+    r->phase = PH_BODY;
+    if (dp_upconn_connect(r, &ob) < 0)
+        return -1;
+    if (r->expect_continue && r->has_body && dp_buf_acquire(&c->out, &c->w->bufs) == 0)
+        (void)dp_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    return 0;
+}
+
+/* ---- request body -----------------------------------------------------------------------------
+ */
+
+static int
+req_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct dp_req *r = req_of_parser(p);
+    r->body_seen += len;
+    if (r->body_seen > r->body_limit) {
+        r->head.fail_status = 413;
+        return -1;
+    }
+    if (!r->u)
+        return 0;
+    struct dp_buf *out = &r->u->out;
+    if (r->req_chunked) {
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        if (dp_buf_append(out, hdr, (size_t)n) < 0)
+            return -1;
+    }
+    if (dp_buf_append(out, at, len) < 0 || (r->req_chunked && dp_buf_append(out, "\r\n", 2) < 0))
+        return -1;
+    return 0;
+}
+
+static int
+req_on_message_complete(llhttp_t *p)
+{
+    struct dp_req *r = req_of_parser(p);
+    if (r->u && r->req_chunked && dp_buf_append(&r->u->out, "0\r\n\r\n", 5) < 0)
+        return -1;
+    r->req_done = true;
+    r->phase = PH_WAIT;
+    return HPE_PAUSED;
+}
+
+/* ---- client connections ------------------------------------------------------------------------
+ */
+
+static void
+conn_update_io(struct dp_conn *c)
+{
+    if (c->dead || c->lingering)
+        return;
+    struct ev_loop *loop = c->w->loop;
+    bool want_r = !c->closing && !c->read_eof &&
+                  (!c->in.data || dp_buf_room(&c->in) > 0 ||
+                   (c->in.rpos > 0 && c->req && c->req->phase != PH_HEADERS));
+    bool want_w = dp_buf_len(&c->out) > 0;
+    if (want_r && !ev_is_active(&c->rio))
+        ev_io_start(loop, &c->rio);
+    else if (!want_r && ev_is_active(&c->rio))
+        ev_io_stop(loop, &c->rio);
+    if (want_w && !ev_is_active(&c->wio))
+        ev_io_start(loop, &c->wio);
+    else if (!want_w && ev_is_active(&c->wio))
+        ev_io_stop(loop, &c->wio);
+}
+
+static void
+conn_close(struct dp_conn *c)
+{
+    if (c->dead)
+        return;
+    struct dp_worker *w = c->w;
+    if (c->req) {
+        if (!c->req->status)
+            c->req->status = 499; /* client went away: nginx's convention */
+        dp_proxy_req_finish(c);
+    }
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    ev_timer_stop(w->loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    dp_buf_release(&c->in, &w->bufs, true);
+    dp_buf_release(&c->out, &w->bufs, true);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->n_conns--;
+    DP_STAT_ADD(w->stats.active_conns, (uint64_t)-1);
+    c->dead = true;
+    c->next_dead = w->grave_c;
+    w->grave_c = c;
+}
+
+static void
+conn_linger_cb(struct ev_loop *loop, ev_io *rio, int revents)
+{
+    struct dp_conn *c = rio->data;
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        conn_close(c);
+        return;
+    }
+}
+
+/* Closes after the last response: our side first, then unread client bytes are drained for a
+ * moment, so that the kernel does not answer them with a reset that destroys the response. */
+static void
+conn_close_lingering(struct dp_conn *c)
+{
+    if (c->read_eof || c->lingering) {
+        if (!c->lingering)
+            conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    (void)shutdown(c->fd, SHUT_WR);
+    struct ev_loop *loop = c->w->loop;
+    ev_io_stop(loop, &c->wio);
+    ev_io_stop(loop, &c->rio);
+    ev_set_cb(&c->rio, conn_linger_cb);
+    ev_io_start(loop, &c->rio);
+    dp_buf_release(&c->in, &c->w->bufs, true);
+    dp_buf_release(&c->out, &c->w->bufs, true);
+    dp_proxy_timer_set(loop, &c->timer, 2000);
+}
+
+void
+dp_proxy_conn_try_write(struct dp_conn *c)
+{
+    if (c->lingering)
+        return;
+    if (c->dead)
+        return;
+    size_t wrote = 0;
+    while (dp_buf_len(&c->out)) {
+        ssize_t n = send(c->fd, c->out.data + c->out.rpos, dp_buf_len(&c->out), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            conn_close(c);
+            return;
+        }
+        c->out.rpos += (size_t)n;
+        wrote += (size_t)n;
+    }
+    if (dp_buf_len(&c->out) == 0) {
+        c->out.rpos = c->out.wpos = 0;
+        if (!c->req) {
+            dp_buf_release(&c->out, &c->w->bufs, false);
+            if (c->closing) {
+                conn_close_lingering(c);
+                return;
+            }
+            if (wrote) {
+                /* The last answer is out: idle timer, EOF or the next pipelined request. */
+                dp_proxy_conn_process(c);
+                return;
+            }
+        }
+    }
+    struct dp_uconn *u = c->req ? c->req->u : NULL;
+    if (wrote && u && !u->dead && u->in.data && u->ppos < u->in.wpos)
+        dp_upconn_process(u); /* room again for response bytes */
+    else if (u)
+        dp_upconn_update_io(u);
+    conn_update_io(c);
+}
+
+static void
+conn_write_cb(struct ev_loop *loop, ev_io *wio, int revents)
+{
+    dp_proxy_conn_try_write(wio->data);
+}
+
+static int
+head_too_large_status(const struct dp_req *r)
+{
+    return r->head.n == 0 && !r->head.in_field ? 414 : 431;
+}
+
+void
+dp_proxy_conn_process(struct dp_conn *c)
+{
+    struct dp_worker *w = c->w;
+    while (!c->dead) {
+        struct dp_req *r = c->req;
+        if (!r) {
+            if (c->closing) {
+                dp_proxy_conn_try_write(c);
+                return;
+            }
+            if (c->in.data && dp_buf_len(&c->in) > 0 && dp_buf_len(&c->out) > DP_BUF_BYTES / 2) {
+                /* Pipelined requests wait until the answers queued so far drain. */
+                dp_proxy_conn_try_write(c);
+                return;
+            }
+            if (!c->in.data || dp_buf_len(&c->in) == 0) {
+                dp_buf_release(&c->in, &w->bufs, true);
+                c->ppos = 0;
+                if (c->read_eof || w->draining) {
+                    c->closing = true;
+                    dp_proxy_conn_try_write(c);
+                    return;
+                }
+                dp_proxy_timer_set(w->loop, &c->timer, w->cfg->idle_timeout_ms);
+                conn_update_io(c);
+                return;
+            }
+            dp_buf_compact(&c->in);
+            c->ppos = 0;
+            r = req_get(w);
+            if (!r) {
+                DP_STAT_INC(w->stats.alloc_failures);
+                conn_close(c);
+                return;
+            }
+            r->c = c;
+            r->start = ev_now(w->loop);
+            r->hold = w->hold;
+            if (r->hold)
+                r->hold->users++;
+            r->head.max_uri_bytes = w->cfg->max_uri_bytes;
+            r->head.max_headers = w->cfg->max_headers;
+            c->parser.data = &r->head;
+            c->req = r;
+            dp_proxy_timer_set(w->loop, &c->timer, w->cfg->header_timeout_ms);
+        }
+        switch (r->phase) {
+        case PH_HEADERS: {
+            if (c->ppos == c->in.wpos) {
+                if (c->read_eof) {
+                    conn_close(c);
+                    return;
+                }
+                conn_update_io(c);
+                return;
+            }
+            r->head.base = c->in.data + c->in.rpos;
+            const char *start = c->in.data + c->ppos;
+            llhttp_errno_t e = llhttp_execute(&c->parser, start, c->in.wpos - c->ppos);
+            if (e == HPE_PAUSED && r->head.head_done) {
+                c->ppos = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.data);
+                llhttp_resume(&c->parser);
+                c->in.rpos = c->ppos;
+                (void)req_on_head(c);
+                continue;
+            }
+            if (e != HPE_OK) {
+                dp_proxy_req_fail(r, dp_h1_error_status(&r->head, e), "bad request", NULL);
+                continue;
+            }
+            c->ppos = c->in.wpos;
+            if (c->in.wpos == DP_BUF_BYTES) {
+                int st = head_too_large_status(r);
+                dp_proxy_req_fail(
+                    r, st, st == 414 ? "URI too long" : "request header fields too large", NULL);
+                continue;
+            }
+            if (c->read_eof) {
+                conn_close(c);
+                return;
+            }
+            conn_update_io(c);
+            return;
+        }
+        case PH_BODY: {
+            size_t avail = c->in.data ? c->in.wpos - c->in.rpos : 0;
+            struct dp_uconn *u = r->u;
+            if (!u) { /* cannot happen: a failed connect ends the request */
+                dp_proxy_req_fail(r, 502, "no upstream connection", NULL);
+                continue;
+            }
+            if (!avail && r->has_body) {
+                if (c->read_eof) {
+                    conn_close(c);
+                    return;
+                }
+                conn_update_io(c);
+                return;
+            }
+            size_t feed = 0;
+            if (r->has_body) {
+                if (!r->replayable)
+                    dp_buf_compact(&u->out);
+                size_t room = dp_buf_room(&u->out);
+                if (room <= DP_CHUNK_SLACK) {
+                    conn_update_io(c);
+                    return;
+                }
+                feed = avail < room - DP_CHUNK_SLACK ? avail : room - DP_CHUNK_SLACK;
+            }
+            const char *start = c->in.data ? c->in.data + c->in.rpos : "";
+            llhttp_errno_t e = llhttp_execute(&c->parser, start, feed);
+            size_t used = feed;
+            if (e == HPE_PAUSED) {
+                used = (size_t)(llhttp_get_error_pos(&c->parser) - start);
+                llhttp_resume(&c->parser);
+            } else if (e == HPE_PAUSED_UPGRADE) {
+                /* Upgrades are not offered: the request is served as plain HTTP and the
+                 * connection closes after it (client_keep_alive is off). */
+                used = (size_t)(llhttp_get_error_pos(&c->parser) - start);
+                r->req_done = true;
+                r->phase = PH_WAIT;
+            } else if (e != HPE_OK) {
+                int st = r->head.fail_status ? r->head.fail_status : 400;
+                dp_proxy_req_fail(r, st, st == 413 ? "request body too large" : "bad request body",
+                                  NULL);
+                continue;
+            }
+            if (c->in.data) {
+                c->in.rpos += used;
+                c->ppos = c->in.rpos;
+            }
+            if (r->req_done)
+                ev_timer_stop(w->loop, &c->timer);
+            else if (used)
+                dp_proxy_timer_set(w->loop, &c->timer, w->cfg->body_timeout_ms);
+            dp_upconn_try_write(u);
+            if (!r->req_done && !used) {
+                conn_update_io(c);
+                return;
+            }
+            continue;
+        }
+        case PH_WAIT:
+        case PH_DISCARD:
+            conn_update_io(c);
+            return;
+        }
+    }
+}
+
+static void
+conn_read_cb(struct ev_loop *loop, ev_io *rio, int revents)
+{
+    struct dp_conn *c = rio->data;
+    if (dp_buf_acquire(&c->in, &c->w->bufs) < 0) {
+        DP_STAT_INC(c->w->stats.alloc_failures);
+        conn_close(c);
+        return;
+    }
+    if (c->req && c->req->phase != PH_HEADERS && c->in.rpos > 0) {
+        c->ppos -= c->in.rpos;
+        dp_buf_compact(&c->in);
+    }
+    size_t room = dp_buf_room(&c->in);
+    if (room == 0) {
+        conn_update_io(c);
+        return;
+    }
+    ssize_t n = recv(c->fd, c->in.data + c->in.wpos, room, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        c->read_eof = true;
+    else
+        c->in.wpos += (size_t)n;
+    dp_proxy_conn_process(c);
+}
+
+static void
+conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct dp_conn *c = t->data;
+    struct dp_req *r = c->req;
+    if (!r || c->lingering) {
+        conn_close(c); /* idle keep-alive connection */
+        return;
+    }
+    if (r->phase == PH_HEADERS) {
+        if (c->in.data && c->in.wpos > c->in.rpos)
+            dp_proxy_req_fail(r, 408, "request header timeout", NULL);
+        else
+            conn_close(c);
+        return;
+    }
+    if (r->phase == PH_BODY && !r->resp_started) {
+        r->req_done = false;
+        dp_proxy_req_fail(r, 408, "request body timeout", NULL);
+        return;
+    }
+    if (r->phase == PH_BODY)
+        conn_close(c);
+}
+
+void
+dp_proxy_accept(struct dp_worker *w, int fd, const struct sockaddr *peer, socklen_t len)
+{
+    pthread_once(&settings_once, settings_init);
+    if (w->n_conns >= w->cfg->max_conns_per_worker || w->draining) {
+        close(fd);
+        return;
+    }
+    struct dp_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        DP_STAT_INC(w->stats.alloc_failures);
+        close(fd);
+        return;
+    }
+    c->w = w;
+    c->fd = fd;
+    if (len <= sizeof(c->peer))
+        memcpy(&c->peer, peer, len);
+    (void)dp_proxy_set_nodelay(fd);
+    llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
+    ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+    ev_init(&c->timer, conn_timer_cb);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->n_conns++;
+    DP_STAT_INC(w->stats.active_conns);
+    DP_STAT_INC(w->stats.conns_total);
+    dp_proxy_timer_set(w->loop, &c->timer, w->cfg->header_timeout_ms);
+    conn_update_io(c);
+}
+
+void
+dp_proxy_drain(struct dp_worker *w)
+{
+    w->draining = true;
+    struct dp_conn *c = w->conns;
+    while (c) {
+        struct dp_conn *next = c->next;
+        if (!c->req && dp_buf_len(&c->out) == 0)
+            conn_close(c);
+        else if (!c->req)
+            c->closing = true;
+        c = next;
+    }
+    dp_upconn_close_pools(w);
+}
+
+void
+dp_proxy_close_all(struct dp_worker *w)
+{
+    while (w->conns)
+        conn_close(w->conns);
+    dp_upconn_close_pools(w);
+}
+
+void
+dp_proxy_reap(struct dp_worker *w)
+{
+    while (w->grave_c) {
+        struct dp_conn *c = w->grave_c;
+        w->grave_c = c->next_dead;
+        free(c);
+    }
+    while (w->grave_u) {
+        struct dp_uconn *u = w->grave_u;
+        w->grave_u = u->next_dead;
+        free(u);
+    }
+}
+
+void
+dp_proxy_worker_done(struct dp_worker *w)
+{
+    dp_proxy_close_all(w);
+    dp_proxy_reap(w);
+    while (w->free_reqs) {
+        struct dp_req *r = w->free_reqs;
+        w->free_reqs = r->next_free;
+        free(r);
+    }
+}

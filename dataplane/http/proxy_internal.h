@@ -1,0 +1,133 @@
+/* Internals shared by the two halves of the HTTP/1.1 proxy: the client side (http/proxy.c:
+ * connections, request heads and bodies) and the upstream side (upstream/conn.c: connect, pool,
+ * response parsing). Not an API: only these two files include it. */
+#ifndef DP_PROXY_INTERNAL_H
+#define DP_PROXY_INTERNAL_H
+
+#include "core/buf.h"
+#include "core/worker.h"
+#include "http/h1_parse.h"
+#include "upstream/pool.h"
+
+#include <ev.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define DP_CHUNK_SLACK 32 /* room kept for chunk framing when feeding a parser */
+
+enum req_phase {
+    PH_HEADERS, /* reading the request head */
+    PH_BODY,    /* forwarding the request body */
+    PH_WAIT,    /* request read; waiting for the response to finish */
+    PH_DISCARD, /* an error response was queued; the connection closes after it */
+};
+
+struct dp_uconn {
+    struct dp_worker *w;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    llhttp_t parser;
+    struct dp_buf in, out;
+    struct dp_req *req; /* NULL while idle in the pool */
+    uint32_t pool_id;
+    struct dp_pool_link link;
+    bool connected, in_pool, got_bytes, dead;
+    size_t ppos; /* parse position in `in` */
+    struct dp_uconn *next_dead;
+};
+
+struct dp_req {
+    struct dp_conn *c;
+    struct dp_uconn *u;
+    struct dp_snap_hold *hold;
+    const struct dp_route *route;
+    const struct dp_upstream *up;
+    enum req_phase phase;
+    uint64_t body_limit, body_seen;
+    bool req_chunked, req_done, expect_continue, is_head, idempotent, client_keep_alive;
+    bool resp_started, resp_chunked, resp_close_delim, resp_done, resp_no_body, retried_stale;
+    bool upstream_wrote;
+    int status;
+    uint64_t tried;
+    unsigned attempts;
+    size_t target_idx;
+    uint64_t resp_bytes;
+    ev_tstamp start;
+    char method[16];
+    char path_log[128];
+    char req_id[40];
+    size_t head_len; /* bytes of the upstream request head (for a replay on a stale connection) */
+    bool has_body, replayable, no_pool, head_parsed;
+    unsigned client_minor;
+    uint32_t active_pool; /* pool id + 1 counted in that pool's active; 0: none */
+    struct dp_req *next_free;
+    struct dp_h1_head rhead; /* the response head */
+    struct dp_h1_head head;  /* the request head; last (see req_get) */
+};
+
+struct dp_conn {
+    struct dp_worker *w;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    llhttp_t parser;
+    struct dp_buf in, out;
+    struct dp_req *req;
+    struct dp_conn *prev, *next;
+    size_t ppos; /* parse position in `in` (the head stays in the buffer until it is complete) */
+    struct sockaddr_in6 peer;
+    bool closing, read_eof, dead, lingering;
+    struct dp_conn *next_dead;
+};
+
+/* Appends to `out` (a struct dp_buf *) or returns -ENOSPC from the enclosing function. */
+#define OUT(s, n)                                                                                  \
+    do {                                                                                           \
+        if (dp_buf_append(out, (s), (n)) < 0)                                                      \
+            return -ENOSPC;                                                                        \
+    } while (0)
+#define OUTS(s) OUT((s), strlen(s))
+
+static inline int
+dp_proxy_set_nodelay(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* (Re)arms a one-shot timer; 0 ms leaves it stopped. */
+static inline void
+dp_proxy_timer_set(struct ev_loop *loop, ev_timer *t, uint32_t ms)
+{
+    ev_timer_stop(loop, t);
+    if (ms) {
+        ev_timer_set(t, ms / 1000.0, 0.);
+        ev_timer_start(loop, t);
+    }
+}
+
+/* Client side (http/proxy.c). */
+void dp_proxy_conn_process(struct dp_conn *c);
+void dp_proxy_conn_try_write(struct dp_conn *c);
+/* Queues an error response (or closes when a response already started); ends the request. */
+void dp_proxy_req_fail(struct dp_req *r, int status, const char *msg, const char *extra);
+/* Ends the current exchange: accounts it, detaches and closes its upstream, frees it. */
+void dp_proxy_req_finish(struct dp_conn *c);
+
+/* Upstream side (upstream/conn.c). */
+/* Picks a target (LB, retries) and hands it ob, the request bytes so far (taken). On failure an
+ * error response has been queued and -1 is returned. */
+int dp_upconn_connect(struct dp_req *r, struct dp_buf *ob);
+void dp_upconn_close(struct dp_uconn *u);
+void dp_upconn_try_write(struct dp_uconn *u);
+void dp_upconn_update_io(struct dp_uconn *u);
+/* Feeds the response parser as far as the client's output buffer allows. */
+void dp_upconn_process(struct dp_uconn *u);
+void dp_upconn_close_pools(struct dp_worker *w);
+
+#endif

@@ -1,0 +1,521 @@
+#include "snapshot/snapshot.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+dp_registry_init(struct dp_registry *r)
+{
+    r->names = NULL;
+    r->n = r->cap = 0;
+}
+
+void
+dp_registry_done(struct dp_registry *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->names[i]);
+    free(r->names);
+    dp_registry_init(r);
+}
+
+int
+dp_registry_id(struct dp_registry *r, const char *name, uint32_t *ret_id)
+{
+    /* Linear: runs at compile time only, over at most a few thousand names. */
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->names[i], name) == 0) {
+            *ret_id = (uint32_t)i;
+            return 0;
+        }
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        char **names = realloc(r->names, cap * sizeof(*names));
+        if (!names)
+            return -ENOMEM;
+        r->names = names;
+        r->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return -ENOMEM;
+    r->names[r->n] = copy;
+    *ret_id = (uint32_t)r->n++;
+    return 0;
+}
+
+struct dp_snapshot *
+dp_snapshot_ref(struct dp_snapshot *s)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+static void
+snapshot_free(struct dp_snapshot *s)
+{
+    for (size_t i = 0; i < s->n_deployments; i++)
+        if (s->deployments[i].table)
+            edge_route_table_free(s->deployments[i].table);
+    struct dp_arena a = s->arena;
+    dp_arena_done(&a);
+}
+
+struct dp_snapshot *
+dp_snapshot_unref(struct dp_snapshot *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        snapshot_free(s);
+    return NULL;
+}
+
+static int
+fail(char *err, size_t err_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+#define ANEW(s, type, n) ((type *)dp_arena_alloc(&(s)->arena, sizeof(type) * ((n) ? (n) : 1)))
+
+static const struct dp_upstream *
+find_upstream(const struct dp_snapshot *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_upstreams; i++)
+        if (strcmp(s->upstreams[i].name, name) == 0)
+            return &s->upstreams[i];
+    return NULL;
+}
+
+static const struct dp_deployment *
+find_deployment(const struct dp_snapshot *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_deployments; i++)
+        if (strcmp(s->deployments[i].id, id) == 0)
+            return &s->deployments[i];
+    return NULL;
+}
+
+static struct dp_stage *
+find_stage(const struct dp_snapshot *s, const char *api, size_t api_len, const char *name,
+           size_t name_len)
+{
+    for (size_t i = 0; i < s->n_stages; i++) {
+        struct dp_stage *st = &s->stages[i];
+        if (strlen(st->api) == api_len && memcmp(st->api, api, api_len) == 0 &&
+            strlen(st->name) == name_len && memcmp(st->name, name, name_len) == 0)
+            return st;
+    }
+    return NULL;
+}
+
+static int
+compile_upstream(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__Upstream *u,
+                 struct dp_upstream *out, char *err, size_t err_len)
+{
+    if (!u->name || !u->name[0])
+        return fail(err, err_len, "upstream with an empty name");
+    if (find_upstream(s, u->name))
+        return fail(err, err_len, "upstream \"%s\" defined twice", u->name);
+    out->name = dp_arena_strdup(&s->arena, u->name);
+    out->targets = ANEW(s, struct dp_target, u->n_targets);
+    if (!out->name || !out->targets)
+        return -ENOMEM;
+    int r = dp_registry_id(&reg->upstreams, u->name, &out->lb_id);
+    if (r < 0)
+        return r;
+    out->connect_timeout_ms = u->connect_timeout_ms ? u->connect_timeout_ms : 2000;
+    out->timeout_ms = u->timeout_ms ? u->timeout_ms : 30000;
+    out->retries = u->retries > 10 ? 10 : u->retries;
+    out->pool_size = u->pool_size ? u->pool_size : 64;
+    out->tls = u->tls;
+    out->lb = u->lb == EDGE__V1__LB_POLICY__LB_POLICY_LEAST_REQUEST ? DP_LB_P2C
+              : u->lb == EDGE__V1__LB_POLICY__LB_POLICY_RANDOM      ? DP_LB_RANDOM
+                                                                    : DP_LB_RR;
+    for (size_t i = 0; i < u->n_targets; i++) {
+        const Edge__V1__Target *t = u->targets[i];
+        struct dp_target *dt = &out->targets[i];
+        if (!t->host || !t->host[0])
+            return fail(err, err_len, "upstream \"%s\": target %zu has no host", u->name, i);
+        if (t->port == 0 || t->port > 65535)
+            return fail(err, err_len, "upstream \"%s\": target %s has invalid port %u", u->name,
+                        t->host, t->port);
+        if (t->weight > 1000)
+            return fail(err, err_len, "upstream \"%s\": target %s weight %u above 1000", u->name,
+                        t->host, t->weight);
+        char auth[300];
+        const char *fmt = strchr(t->host, ':') ? "[%s]:%u" : "%s:%u";
+        snprintf(auth, sizeof(auth), fmt, t->host, t->port);
+        dt->host = dp_arena_strdup(&s->arena, t->host);
+        dt->authority = dp_arena_strdup(&s->arena, auth);
+        if (!dt->host || !dt->authority)
+            return -ENOMEM;
+        dt->port = (uint16_t)t->port;
+        dt->weight = t->weight ? t->weight : 1;
+        r = dp_registry_id(&reg->targets, auth, &dt->pool_id);
+        if (r < 0)
+            return r;
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        char port[8];
+        snprintf(port, sizeof(port), "%u", t->port);
+        if (getaddrinfo(t->host, port, &hints, &ai) == 0 && ai) {
+            memcpy(&dt->addr, ai->ai_addr, ai->ai_addrlen);
+            dt->addr_len = ai->ai_addrlen;
+            dt->resolved = true;
+        }
+        if (ai)
+            freeaddrinfo(ai);
+    }
+    out->n_targets = u->n_targets;
+    return 0;
+}
+
+/* Every {name} of the integration path must be a parameter of the route path. */
+static int
+check_int_path(const char *route_path, const char *int_path, char *err, size_t err_len)
+{
+    for (const char *p = strchr(int_path, '{'); p; p = strchr(p + 1, '{')) {
+        const char *e = strchr(p, '}');
+        if (!e)
+            return fail(err, err_len, "integration path \"%s\": unclosed '{'", int_path);
+        size_t n = (size_t)(e - p - 1);
+        if (n && p[n] == '+')
+            n--;
+        bool found = false;
+        for (const char *q = strchr(route_path, '{'); q && !found; q = strchr(q + 1, '{')) {
+            if (strncmp(q + 1, p + 1, n) == 0 && (q[1 + n] == '}' || q[1 + n] == '+'))
+                found = true;
+        }
+        if (!found || n == 0)
+            return fail(err, err_len,
+                        "integration path \"%s\" uses {%.*s}, not a parameter of \"%s\"", int_path,
+                        (int)n, p + 1, route_path);
+    }
+    return 0;
+}
+
+static int
+compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__Route *rt,
+              struct edge_route_builder *b, char *err, size_t err_len)
+{
+    struct dp_route *r = ANEW(s, struct dp_route, 1);
+    if (!r)
+        return -ENOMEM;
+    const char *method = rt->method && rt->method[0] ? rt->method : "ANY";
+    const char *path = rt->path ? rt->path : "";
+    if (!rt->integration || !rt->integration->upstream || !rt->integration->upstream[0])
+        return fail(err, err_len, "route %s %s: no integration upstream", method, path);
+    r->upstream = find_upstream(s, rt->integration->upstream);
+    if (!r->upstream)
+        return fail(err, err_len, "route %s %s: unknown upstream \"%s\"", method, path,
+                    rt->integration->upstream);
+    if (rt->integration->path && rt->integration->path[0]) {
+        if (rt->integration->path[0] != '/')
+            return fail(err, err_len, "route %s %s: integration path must start with '/'", method,
+                        path);
+        int e = check_int_path(path, rt->integration->path, err, err_len);
+        if (e < 0)
+            return e;
+        r->int_path = dp_arena_strdup(&s->arena, rt->integration->path);
+    }
+    r->timeout_ms =
+        rt->integration->timeout_ms ? rt->integration->timeout_ms : r->upstream->timeout_ms;
+    r->id = dp_arena_strdup(&s->arena, rt->id);
+    r->api = dp_arena_strdup(&s->arena, rt->api);
+    r->method = dp_arena_strdup(&s->arena, method);
+    r->path = dp_arena_strdup(&s->arena, path);
+    if (rt->host && rt->host[0]) {
+        char *h = dp_arena_strdup(&s->arena, rt->host);
+        if (!h)
+            return -ENOMEM;
+        for (char *c = h; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        r->host = h;
+    }
+    r->max_body_bytes = rt->max_body_bytes;
+    r->headers = ANEW(s, struct dp_header_match, rt->n_headers);
+    if (!r->id || !r->api || !r->method || !r->path || !r->headers)
+        return -ENOMEM;
+    for (size_t i = 0; i < rt->n_headers; i++) {
+        struct dp_header_match *h = &r->headers[i];
+        h->name = dp_arena_strdup(&s->arena, rt->headers[i]->name);
+        h->value = dp_arena_strdup(&s->arena, rt->headers[i]->value);
+        if (!h->name || !h->value)
+            return -ENOMEM;
+        h->name_len = strlen(h->name);
+        h->value_len = strlen(h->value);
+    }
+    r->n_headers = rt->n_headers;
+    char label[600];
+    if (r->id[0])
+        snprintf(label, sizeof(label), "%s", r->id);
+    else
+        snprintf(label, sizeof(label), "%s %s %s", r->api, r->method, r->path);
+    int e = dp_registry_id(&reg->routes, label, &r->stat_id);
+    if (e < 0)
+        return e;
+    char rerr[200] = "";
+    e = edge_route_builder_add(b, method, path, r, rerr, sizeof(rerr));
+    if (e == -EEXIST)
+        return fail(err, err_len, "route %s %s: defined twice", method, path);
+    if (e < 0)
+        return fail(err, err_len, "route %s %s: %s", method, path, rerr);
+    s->n_routes++;
+    return 0;
+}
+
+static int
+compile_deployment(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__Deployment *d,
+                   struct dp_deployment *out, char *err, size_t err_len)
+{
+    if (!d->id || !d->id[0])
+        return fail(err, err_len, "deployment with an empty id");
+    if (find_deployment(s, d->id))
+        return fail(err, err_len, "deployment %s defined twice", d->id);
+    out->id = dp_arena_strdup(&s->arena, d->id);
+    if (!out->id)
+        return -ENOMEM;
+    struct edge_route_builder *b = edge_route_builder_new();
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < d->n_routes; i++) {
+        int e = compile_route(s, reg, d->routes[i], b, err, err_len);
+        if (e < 0) {
+            if (e == -EINVAL) {
+                char tmp[512];
+                snprintf(tmp, sizeof(tmp), "deployment %s: %s", d->id, err);
+                snprintf(err, err_len, "%s", tmp);
+            }
+            edge_route_builder_free(b);
+            return e;
+        }
+    }
+    out->table = edge_route_builder_finish(b);
+    return out->table ? 0 : -ENOMEM;
+}
+
+static int
+mapping_cmp(const void *pa, const void *pb)
+{
+    const struct dp_mapping *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return (int)a->kind - (int)b->kind;
+    /* A longer wildcard suffix is more specific. */
+    if (a->kind == DP_HOST_WILDCARD && a->host_len != b->host_len)
+        return a->host_len > b->host_len ? -1 : 1;
+    if (a->base_len != b->base_len)
+        return a->base_len > b->base_len ? -1 : 1;
+    return 0;
+}
+
+static int
+compile_mapping(struct dp_snapshot *s, const Edge__V1__DomainMapping *m, struct dp_mapping *out,
+                char *err, size_t err_len)
+{
+    const char *host = m->host ? m->host : "";
+    const char *base = m->base_path ? m->base_path : "";
+    if (!host[0])
+        return fail(err, err_len, "domain mapping with an empty host");
+    size_t blen = strlen(base);
+    if (blen && (base[0] != '/' || base[blen - 1] == '/'))
+        return fail(err, err_len,
+                    "domain mapping %s%s: base path must start with '/' and not end with one", host,
+                    base);
+    struct dp_stage *st = find_stage(s, m->api ? m->api : "", m->api ? strlen(m->api) : 0,
+                                     m->stage ? m->stage : "", m->stage ? strlen(m->stage) : 0);
+    if (!st)
+        return fail(err, err_len, "domain mapping %s%s: unknown stage %s/%s", host, base,
+                    m->api ? m->api : "", m->stage ? m->stage : "");
+    st->mapped = true;
+    const char *h = host;
+    if (strcmp(host, "*") == 0) {
+        out->kind = DP_HOST_ANY;
+        h = "";
+    } else if (host[0] == '*' && host[1] == '.' && host[2]) {
+        out->kind = DP_HOST_WILDCARD;
+        h = host + 1;
+    } else {
+        out->kind = DP_HOST_EXACT;
+        if (strchr(host, '*'))
+            return fail(err, err_len, "domain mapping %s: '*' only as \"*\" or \"*.suffix\"", host);
+    }
+    char *lh = dp_arena_strdup(&s->arena, h);
+    out->base = dp_arena_strdup(&s->arena, base);
+    if (!lh || !out->base)
+        return -ENOMEM;
+    for (char *c = lh; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    out->host = lh;
+    out->host_len = strlen(lh);
+    out->base_len = blen;
+    out->stage = st;
+    for (size_t i = 0; i < s->n_mappings; i++) {
+        const struct dp_mapping *o = &s->mappings[i];
+        if (o->kind == out->kind && strcmp(o->host, out->host) == 0 &&
+            strcmp(o->base, out->base) == 0)
+            return fail(err, err_len, "domain mapping %s%s defined twice", host, base);
+    }
+    return 0;
+}
+
+static int
+compile_all(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg, struct dp_registries *reg,
+            char *err, size_t err_len)
+{
+    size_t n[8] = {0};
+    for (size_t i = 0; i < cfg->n_put; i++) {
+        const Edge__V1__Resource *res = cfg->put[i];
+        if (res->type < 8)
+            n[res->type]++;
+    }
+    s->upstreams = ANEW(s, struct dp_upstream, n[EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_UPSTREAM]);
+    s->deployments =
+        ANEW(s, struct dp_deployment, n[EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_DEPLOYMENT]);
+    s->stages = ANEW(s, struct dp_stage, n[EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_STAGE]);
+    s->mappings = ANEW(s, struct dp_mapping, n[EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_DOMAIN]);
+    s->store_id = dp_arena_strdup(&s->arena, cfg->store_id);
+    if (!s->upstreams || !s->deployments || !s->stages || !s->mappings || !s->store_id)
+        return -ENOMEM;
+    s->n_apis = n[EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_API];
+    /* Order matters: routes name upstreams, stages name deployments, mappings name stages. */
+    for (size_t i = 0; i < cfg->n_put; i++) {
+        const Edge__V1__Resource *res = cfg->put[i];
+        if (res->body_case != EDGE__V1__RESOURCE__BODY_UPSTREAM)
+            continue;
+        int e =
+            compile_upstream(s, reg, res->upstream, &s->upstreams[s->n_upstreams], err, err_len);
+        if (e < 0)
+            return e;
+        s->n_upstreams++;
+    }
+    for (size_t i = 0; i < cfg->n_put; i++) {
+        const Edge__V1__Resource *res = cfg->put[i];
+        if (res->body_case != EDGE__V1__RESOURCE__BODY_DEPLOYMENT)
+            continue;
+        int e = compile_deployment(s, reg, res->deployment, &s->deployments[s->n_deployments], err,
+                                   err_len);
+        if (e < 0)
+            return e;
+        s->n_deployments++;
+    }
+    for (size_t i = 0; i < cfg->n_put; i++) {
+        const Edge__V1__Resource *res = cfg->put[i];
+        if (res->body_case != EDGE__V1__RESOURCE__BODY_STAGE)
+            continue;
+        const Edge__V1__Stage *st = res->stage;
+        const char *api = st->api ? st->api : "", *name = st->name ? st->name : "";
+        if (!api[0] || !name[0])
+            return fail(err, err_len, "stage with an empty api or name");
+        if (find_stage(s, api, strlen(api), name, strlen(name)))
+            return fail(err, err_len, "stage %s/%s defined twice", api, name);
+        struct dp_stage *ds = &s->stages[s->n_stages];
+        if (st->deployment_id && st->deployment_id[0]) {
+            ds->deployment = find_deployment(s, st->deployment_id);
+            if (!ds->deployment)
+                return fail(err, err_len, "stage %s/%s: unknown deployment %s", api, name,
+                            st->deployment_id);
+        }
+        ds->api = dp_arena_strdup(&s->arena, api);
+        ds->name = dp_arena_strdup(&s->arena, name);
+        if (!ds->api || !ds->name)
+            return -ENOMEM;
+        s->n_stages++;
+    }
+    for (size_t i = 0; i < cfg->n_put; i++) {
+        const Edge__V1__Resource *res = cfg->put[i];
+        if (res->body_case != EDGE__V1__RESOURCE__BODY_DOMAIN)
+            continue;
+        int e = compile_mapping(s, res->domain, &s->mappings[s->n_mappings], err, err_len);
+        if (e < 0)
+            return e;
+        s->n_mappings++;
+    }
+    qsort(s->mappings, s->n_mappings, sizeof(*s->mappings), mapping_cmp);
+    s->n_pool_ids = (uint32_t)reg->targets.n;
+    s->n_lb_ids = (uint32_t)reg->upstreams.n;
+    s->n_stat_ids = (uint32_t)reg->routes.n;
+    return 0;
+}
+
+int
+dp_snapshot_compile(const Edge__V1__ConfigUpdate *cfg, struct dp_registries *reg,
+                    struct dp_snapshot **ret, char *err, size_t err_len)
+{
+    struct dp_arena a;
+    dp_arena_init(&a);
+    struct dp_snapshot *s = dp_arena_alloc(&a, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->arena = a;
+    atomic_init(&s->refs, 1);
+    s->revision = cfg->revision;
+    int e = compile_all(s, cfg, reg, err, err_len);
+    if (e < 0) {
+        if (e == -ENOMEM)
+            snprintf(err, err_len, "out of memory compiling the snapshot");
+        snapshot_free(s);
+        return e;
+    }
+    *ret = s;
+    return 0;
+}
+
+static bool
+base_matches(const struct dp_mapping *m, const char *path, size_t path_len)
+{
+    if (m->base_len == 0)
+        return true;
+    if (path_len < m->base_len || memcmp(path, m->base, m->base_len) != 0)
+        return false;
+    return path_len == m->base_len || path[m->base_len] == '/';
+}
+
+int
+dp_snapshot_resolve(const struct dp_snapshot *s, const char *host, size_t host_len,
+                    const char *path, size_t path_len, struct dp_resolved *ret)
+{
+    for (size_t i = 0; i < s->n_mappings; i++) {
+        const struct dp_mapping *m = &s->mappings[i];
+        bool host_ok;
+        if (m->kind == DP_HOST_EXACT)
+            host_ok = host_len == m->host_len && memcmp(host, m->host, host_len) == 0;
+        else if (m->kind == DP_HOST_WILDCARD)
+            host_ok = host_len > m->host_len &&
+                      memcmp(host + host_len - m->host_len, m->host, m->host_len) == 0;
+        else
+            host_ok = true;
+        if (host_ok && base_matches(m, path, path_len)) {
+            ret->stage = m->stage;
+            ret->rest_off = m->base_len;
+            return 0;
+        }
+    }
+    /* /{api}/{stage}/rest */
+    if (path_len < 2 || path[0] != '/')
+        return -ENOENT;
+    const char *a = path + 1, *end = path + path_len;
+    const char *a_end = memchr(a, '/', (size_t)(end - a));
+    if (!a_end)
+        return -ENOENT;
+    const char *st = a_end + 1;
+    const char *st_end = memchr(st, '/', (size_t)(end - st));
+    if (!st_end)
+        st_end = end;
+    const struct dp_stage *stage = find_stage(s, a, (size_t)(a_end - a), st, (size_t)(st_end - st));
+    if (!stage || stage->mapped)
+        return -ENOENT;
+    ret->stage = stage;
+    ret->rest_off = (size_t)(st_end - path);
+    return 0;
+}
