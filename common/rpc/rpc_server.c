@@ -80,7 +80,8 @@ struct edge_rpc_server {
     struct edge_rpc_stream *streams;
     struct tag t_shutdown;
     bool started, shutting_down, shutdown_done, cq_down;
-    int live_calls;
+    int live_calls; /* contexts alive: posted requests and calls in progress */
+    int active;     /* calls in progress (their handler or stream has started) */
 };
 
 const char *
@@ -218,9 +219,11 @@ reply_unary(struct edge_rpc_call *c, enum tag_kind kind, grpc_slice *resp,
 }
 
 static void
-free_unary(struct edge_rpc_call *c)
+free_unary(struct edge_rpc_call *c, bool was_active)
 {
     c->srv->live_calls--;
+    if (was_active)
+        c->srv->active--;
     if (c->m == NULL)
         grpc_call_details_destroy(&c->details);
     call_done(c);
@@ -257,7 +260,7 @@ run_unary(struct edge_rpc_call *c)
     edge_pb_free(resp);
     edge_pb_free(req);
     if (reply_unary(c, TAG_UNARY_DONE, have_resp ? &packed : NULL, &st) != 0)
-        free_unary(c);
+        free_unary(c, true);
     if (have_resp)
         grpc_slice_unref(packed);
 }
@@ -275,6 +278,7 @@ stream_maybe_free(struct edge_rpc_stream *s)
         grpc_byte_buffer_destroy(s->send_bb);
     grpc_slice_unref(s->fin_details);
     s->c.srv->live_calls--;
+    s->c.srv->active--;
     call_done(&s->c);
     free(s);
 }
@@ -610,11 +614,12 @@ dispatch(struct edge_rpc_server *srv, grpc_event ev)
                 call_done(&s->c);
                 free(s);
             } else {
-                free_unary(c);
+                free_unary(c, false);
             }
             break;
         }
         post_request(c->m);
+        srv->active++;
         if (c->m->ops)
             run_stream((struct edge_rpc_stream *)c);
         else
@@ -622,22 +627,23 @@ dispatch(struct edge_rpc_server *srv, grpc_event ev)
         break;
     case TAG_UNKNOWN_NEW:
         if (!ev.success) {
-            free_unary(c);
+            free_unary(c, false);
             break;
         }
         post_unknown(srv);
+        srv->active++;
         {
             struct edge_rpc_status st;
             char *method = grpc_slice_to_c_string(c->details.method);
             edge_rpc_fail(&st, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", method);
             gpr_free(method);
             if (reply_unary(c, TAG_UNKNOWN_DONE, NULL, &st) != 0)
-                free_unary(c);
+                free_unary(c, true);
         }
         break;
     case TAG_UNARY_DONE:
     case TAG_UNKNOWN_DONE:
-        free_unary(c);
+        free_unary(c, true);
         break;
     case TAG_STREAM_RECV:
     case TAG_STREAM_SEND:
@@ -686,11 +692,14 @@ edge_rpc_server_shutdown(struct edge_rpc_server *srv, int grace_ms)
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
     bool cancelled = false;
     while (!srv->shutdown_done) {
-        (void)edge_rpc_server_poll(srv, 100);
-        if (!cancelled && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), grace_end) > 0) {
+        /* With no call in progress nothing is worth waiting for: idle client connections
+         * would otherwise hold the shutdown for the whole grace period. */
+        if (!cancelled &&
+            (srv->active == 0 || gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), grace_end) > 0)) {
             grpc_server_cancel_all_calls(srv->server);
             cancelled = true;
         }
+        (void)edge_rpc_server_poll(srv, 100);
     }
     grpc_server_cancel_all_calls(srv->server);
     /* Calls still alive get their final tags now. */
