@@ -1,4 +1,4 @@
-/* edgectl deploy, deployment list|get, stage create|list|get|update|delete */
+/* edgectl deploy, deployment list|get, stage create|list|get|update|delete|promote-canary */
 #include "ctl.h"
 #include "edge/v1/admin.pb-c.h"
 #include "pb.h"
@@ -12,13 +12,21 @@
 int
 ctl_cmd_deploy(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct ctl_opt opts[] = {
-        {"stage", 0, CTL_OPT_ARG}, {"description", 0, CTL_OPT_ARG}, {NULL, 0, 0}};
+    static const struct ctl_opt opts[] = {{"stage", 0, CTL_OPT_ARG},
+                                          {"description", 0, CTL_OPT_ARG},
+                                          {"canary-percent", 0, CTL_OPT_ARG},
+                                          {"canary-sticky", 0, 0},
+                                          {NULL, 0, 0}};
     static const struct ctl_cmd cmd = {
         "deploy",
         "Usage: edgectl deploy API --stage S [--description D]\n"
+        "                      [--canary-percent P [--canary-sticky]]\n"
         "Freezes API's current routes into a new deployment, points stage S at it (creating\n"
-        "the stage if needed) and prints the deployment id.\n",
+        "the stage if needed) and prints the deployment id.\n"
+        "With --canary-percent P (0 < P <= 100) the stage keeps its deployment and the new one\n"
+        "becomes its canary, answering P % of requests (--canary-sticky: by client address, so\n"
+        "a client stays on one side); `edgectl stage promote-canary` makes it the deployment.\n"
+        "Upstreams see which deployment answered in the X-Edge-Deployment request header.\n",
         opts, 1, 1};
     struct ctl_args a;
     int r = ctl_begin(ctx, &cmd, argc, argv, &a);
@@ -33,6 +41,19 @@ ctl_cmd_deploy(struct ctl_ctx *ctx, int argc, char **argv)
     req.stage = (char *)ctl_args_get(&a, "stage");
     if (ctl_args_get(&a, "description"))
         req.description = (char *)ctl_args_get(&a, "description");
+    if ((r = ctl_flag_double(&cmd, &a, "canary-percent", 0, 100, &req.canary_percent)) != 0) {
+        ctl_args_done(&a);
+        return r;
+    }
+    if (ctl_args_has(&a, "canary-percent") && req.canary_percent <= 0) {
+        ctl_args_done(&a);
+        return ctl_usage_error(cmd.name, "--canary-percent: must be above 0");
+    }
+    req.canary_sticky = ctl_args_has(&a, "canary-sticky");
+    if (req.canary_sticky && !ctl_args_has(&a, "canary-percent")) {
+        ctl_args_done(&a);
+        return ctl_usage_error(cmd.name, "--canary-sticky needs --canary-percent");
+    }
     ProtobufCMessage *resp = NULL;
     r = ctl_call(ctx, "CreateDeployment", &req.base, &edge__v1__deployment__descriptor, &resp);
     if (r == CTL_EXIT_OK)
@@ -121,9 +142,14 @@ ctl_cmd_deployment(struct ctl_ctx *ctx, int argc, char **argv)
 
 #define STAGE_OPTIONS                                                                              \
     "  --deployment ID     the deployment the stage serves (update: rollback or forward)\n"        \
-    "  --var k=v           a stage variable (repeatable)\n"                                        \
+    "  --var k=v           a stage variable (repeatable): ${stageVariables.k} in a route's\n"      \
+    "                      --upstream-path (undefined in a stage: its requests get 500)\n"         \
     "  --unset-var k       remove a stage variable (update only, repeatable)\n"                    \
     "  --rate R --burst B  default throttle for every caller, requests per second\n"               \
+    "  --canary-deployment ID  a second deployment of the API that answers a share of requests\n"  \
+    "  --canary-percent P  that share, 0..100 (uniform per request)\n"                             \
+    "  --canary-sticky     pick the side by client address instead (--no-canary-sticky: undo)\n"   \
+    "  --no-canary         remove the canary (update only)\n"                                      \
     "  --description D\n"
 
 static const char stage_usage[] =
@@ -134,6 +160,7 @@ static const char stage_usage[] =
     "       edgectl stage update API NAME [--deployment ID] [--var k=v]... [--unset-var k]...\n"
     "                            [--rate R --burst B] [--description D]\n"
     "       edgectl stage delete API NAME\n"
+    "       edgectl stage promote-canary API NAME\n"
     "Options:\n" STAGE_OPTIONS;
 
 static const struct ctl_opt stage_opts[] = {
@@ -143,6 +170,11 @@ static const struct ctl_opt stage_opts[] = {
     {"rate", 0, CTL_OPT_ARG},
     {"burst", 0, CTL_OPT_ARG},
     {"description", 0, CTL_OPT_ARG},
+    {"canary-deployment", 0, CTL_OPT_ARG},
+    {"canary-percent", 0, CTL_OPT_ARG},
+    {"canary-sticky", 0, 0},
+    {"no-canary-sticky", 0, 0},
+    {"no-canary", 0, 0},
     {NULL, 0, 0},
 };
 
@@ -191,6 +223,40 @@ unset_var(Edge__V1__Stage *s, const char *key)
     s->n_variables--;
 }
 
+/* --canary-* and --no-canary into s->canary. */
+static int
+apply_canary_flags(const struct ctl_cmd *cmd, const struct ctl_args *a, Edge__V1__Stage *s)
+{
+    bool any = ctl_args_has(a, "canary-deployment") || ctl_args_has(a, "canary-percent") ||
+               ctl_args_has(a, "canary-sticky") || ctl_args_has(a, "no-canary-sticky");
+    double percent = 0;
+    int r;
+
+    if (ctl_args_has(a, "no-canary")) {
+        if (any)
+            return ctl_usage_error(cmd->name, "--no-canary goes alone, without --canary-*");
+        s->canary = edge_pb_free(s->canary);
+        return 0;
+    }
+    if (ctl_args_has(a, "canary-sticky") && ctl_args_has(a, "no-canary-sticky"))
+        return ctl_usage_error(cmd->name, "--canary-sticky or --no-canary-sticky, not both");
+    if (!any)
+        return 0;
+    if ((r = ctl_flag_double(cmd, a, "canary-percent", 0, 100, &percent)) != 0)
+        return r;
+    if (!s->canary)
+        s->canary = edge_pb_new(&edge__v1__canary__descriptor);
+    if (ctl_args_has(a, "canary-deployment"))
+        ctl_set_str(&s->canary->deployment_id, ctl_args_get(a, "canary-deployment"));
+    if (ctl_args_has(a, "canary-percent"))
+        s->canary->percent = percent;
+    if (ctl_args_has(a, "canary-sticky"))
+        s->canary->sticky = true;
+    if (ctl_args_has(a, "no-canary-sticky"))
+        s->canary->sticky = false;
+    return 0;
+}
+
 static int
 apply_stage_flags(const struct ctl_cmd *cmd, const struct ctl_args *a, Edge__V1__Stage *s)
 {
@@ -203,6 +269,8 @@ apply_stage_flags(const struct ctl_cmd *cmd, const struct ctl_args *a, Edge__V1_
     if ((v = ctl_args_get(a, "description")))
         ctl_set_str(&s->description, v);
     if ((r = ctl_flag_throttle(cmd, a, &s->throttle)))
+        return r;
+    if ((r = apply_canary_flags(cmd, a, s)))
         return r;
     /* Validate every --var before changing anything. */
     while ((v = ctl_args_next(a, "var", &cursor)))
@@ -231,9 +299,9 @@ stage_create(struct ctl_ctx *ctx, int argc, char **argv)
     int r = ctl_begin(ctx, &cmd, argc, argv, &a);
     if (r != CTL_EXIT_OK)
         return r;
-    if (ctl_args_has(&a, "unset-var")) {
+    if (ctl_args_has(&a, "unset-var") || ctl_args_has(&a, "no-canary")) {
         ctl_args_done(&a);
-        return ctl_usage_error(cmd.name, "--unset-var is for stage update");
+        return ctl_usage_error(cmd.name, "--unset-var and --no-canary are for stage update");
     }
     Edge__V1__Stage *s = edge_pb_new(&edge__v1__stage__descriptor);
     s->api = edge_pb_strdup(a.pos[0]);
@@ -290,8 +358,8 @@ stage_list(struct ctl_ctx *ctx, int argc, char **argv)
                 snprintf(throttle, sizeof(throttle), "%g/s burst %u", s->throttle->rate,
                          s->throttle->burst);
             if (s->canary && s->canary->deployment_id[0])
-                snprintf(canary, sizeof(canary), "%s %g%%", s->canary->deployment_id,
-                         s->canary->percent);
+                snprintf(canary, sizeof(canary), "%s %g%%%s", s->canary->deployment_id,
+                         s->canary->percent, s->canary->sticky ? " sticky" : "");
             ctl_fmt_time(s->updated_at, ctx->now, when, sizeof(when));
             ctl_table_cell(t, s->name);
             ctl_table_cell(t, s->deployment_id);
@@ -400,12 +468,47 @@ stage_delete(struct ctl_ctx *ctx, int argc, char **argv)
     return r;
 }
 
+static int
+stage_promote_canary(struct ctl_ctx *ctx, int argc, char **argv)
+{
+    static const struct ctl_cmd cmd = {
+        "stage promote-canary",
+        "Usage: edgectl stage promote-canary API NAME\n"
+        "Makes the stage's canary deployment its deployment and removes the canary, in one\n"
+        "change: every node moves all traffic to it at once.\n",
+        NULL, 2, 2};
+    struct ctl_args a;
+    int r = ctl_begin(ctx, &cmd, argc, argv, &a);
+    if (r != CTL_EXIT_OK)
+        return r;
+    Edge__V1__PromoteCanaryRequest req = EDGE__V1__PROMOTE_CANARY_REQUEST__INIT;
+    req.api = a.pos[0];
+    req.stage = a.pos[1];
+    ProtobufCMessage *resp = NULL;
+    r = ctl_call(ctx, "PromoteCanary", &req.base, &edge__v1__stage__descriptor, &resp);
+    if (r == CTL_EXIT_OK) {
+        const Edge__V1__Stage *g = (const Edge__V1__Stage *)resp;
+        char line[256];
+        snprintf(line, sizeof(line), "stage %s/%s now serves %s", g->api, g->name,
+                 g->deployment_id);
+        r = ctl_print_done(ctx, resp, line);
+    }
+    edge_pb_free(resp);
+    ctl_args_done(&a);
+    return r;
+}
+
 int
 ctl_cmd_stage(struct ctl_ctx *ctx, int argc, char **argv)
 {
     static const struct ctl_verb verbs[] = {
-        {"create", stage_create}, {"list", stage_list},     {"get", stage_get},
-        {"update", stage_update}, {"delete", stage_delete}, {NULL, NULL},
+        {"create", stage_create},
+        {"list", stage_list},
+        {"get", stage_get},
+        {"update", stage_update},
+        {"delete", stage_delete},
+        {"promote-canary", stage_promote_canary},
+        {NULL, NULL},
     };
     return ctl_dispatch(ctx, "stage", stage_usage, verbs, argc, argv);
 }

@@ -4,6 +4,8 @@
 #include "pb.h"
 #include "validate.h"
 
+#include <math.h>
+
 /* ---- deployments -------------------------------------------------------------------------- */
 
 void
@@ -18,8 +20,27 @@ cp_api_create_deployment(void *ctx, const struct edge_rpc_call *call, const Prot
 
     if (cp_api_invalid(st, cp_validate_deployment_request(in, err, sizeof(err)), err))
         return;
-    if (cp_store_deployment_create(cp->store, CP_API_ACTOR, in->api, in->stage, in->description,
-                                   &out, &e) < 0) {
+    if (!isfinite(in->canary_percent) || in->canary_percent < 0 || in->canary_percent > 100) {
+        (void)edge_rpc_fail(st, GRPC_STATUS_INVALID_ARGUMENT, "canary_percent: must be 0..100");
+        return;
+    }
+    if (in->canary_sticky && in->canary_percent == 0) {
+        (void)edge_rpc_fail(st, GRPC_STATUS_INVALID_ARGUMENT,
+                            "canary_sticky: needs canary_percent > 0");
+        return;
+    }
+    int r;
+    if (in->canary_percent > 0) {
+        Edge__V1__Canary c = EDGE__V1__CANARY__INIT;
+        c.percent = in->canary_percent;
+        c.sticky = in->canary_sticky;
+        r = cp_store_deployment_create_canary(cp->store, CP_API_ACTOR, in->api, in->stage,
+                                              in->description, &c, &out, &e);
+    } else {
+        r = cp_store_deployment_create(cp->store, CP_API_ACTOR, in->api, in->stage, in->description,
+                                       &out, &e);
+    }
+    if (r < 0) {
         cp_api_store_fail(st, &e);
         return;
     }
@@ -102,6 +123,27 @@ cp_api_update_stage(void *ctx, const struct edge_rpc_call *call, const ProtobufC
                     ProtobufCMessage **ret_resp, struct edge_rpc_status *st)
 {
     write_stage(ctx, req, true, ret_resp, st);
+}
+
+void
+cp_api_promote_canary(void *ctx, const struct edge_rpc_call *call, const ProtobufCMessage *req,
+                      ProtobufCMessage **ret_resp, struct edge_rpc_status *st)
+{
+    struct cp_ctx *cp = ctx;
+    const Edge__V1__PromoteCanaryRequest *in = (const Edge__V1__PromoteCanaryRequest *)req;
+    struct cp_store_err e = {0};
+    Edge__V1__Stage *out;
+    char err[256];
+
+    if (cp_api_invalid(st, cp_validate_name("api", in->api, err, sizeof(err)), err) ||
+        cp_api_invalid(st, cp_validate_name("stage", in->stage, err, sizeof(err)), err))
+        return;
+    if (cp_store_stage_promote_canary(cp->store, CP_API_ACTOR, in->api, in->stage, &out, &e) < 0) {
+        cp_api_store_fail(st, &e);
+        return;
+    }
+    cp_api_published(cp);
+    *ret_resp = &out->base;
 }
 
 void

@@ -169,10 +169,38 @@ insert_deployment(struct cp_store *st, int64_t api_id, const char *id, const cha
     return 0;
 }
 
-int
-cp_store_deployment_create(struct cp_store *st, const char *actor, const char *api,
-                           const char *stage, const char *description,
-                           Edge__V1__Deployment **ret_deployment, struct cp_store_err *err)
+/* A canary needs a stage that already serves a deployment: the canary is measured against
+ * it. missing: the stage row was not found. */
+static int
+canary_target(struct cp_store *st, const char *api, const char *stage, bool missing,
+              int64_t stage_id, struct cp_store_err *err)
+{
+    if (missing)
+        return cp_store_fail(err, -ENOENT,
+                             "stage '%s' of api '%s' not found (a canary needs a "
+                             "stage that serves a deployment)",
+                             stage, api);
+    int64_t one;
+    sqlite3_stmt *s = cp_db_stmt(st, "SELECT 1 FROM stages WHERE id = ? AND deployment_id IS NOT"
+                                     " NULL AND deployment_id <> ''");
+    if (!s)
+        return cp_db_fail(st, err, "deploy");
+    (void)sqlite3_bind_int64(s, 1, stage_id);
+    int r = cp_db_step_int(st, s, &one, err);
+    if (r > 0)
+        return cp_store_fail(err, -ENODATA,
+                             "stage '%s' of api '%s' serves no deployment yet: deploy it "
+                             "before deploying a canary",
+                             stage, api);
+    return r;
+}
+
+/* canary NULL: the stage (created if needed) serves the new deployment; otherwise the
+ * existing stage keeps its deployment and gets the new one as its canary. */
+static int
+deployment_create(struct cp_store *st, const char *actor, const char *api, const char *stage,
+                  const char *description, const Edge__V1__Canary *canary,
+                  Edge__V1__Deployment **ret_deployment, struct cp_store_err *err)
 {
     Edge__V1__ListRoutesResponse *routes = NULL;
     Edge__V1__Deployment *out = NULL;
@@ -208,7 +236,18 @@ cp_store_deployment_create(struct cp_store *st, const char *actor, const char *a
     r = cp_db_step_int(st, s, &stage_id, err);
     if (r < 0)
         goto fail;
-    if (r > 0)
+    if (canary) {
+        r = canary_target(st, api, stage, r > 0, stage_id, err);
+        if (r < 0)
+            goto fail;
+        s = cp_db_stmt(st, "UPDATE stages SET canary_deployment_id = ?3, canary_percent = ?5,"
+                           " canary_sticky = ?6, canary_set = 1, updated_at = ?4"
+                           " WHERE api_id = ?1 AND name = ?2");
+        if (s) {
+            (void)sqlite3_bind_double(s, 5, canary->percent);
+            (void)sqlite3_bind_int(s, 6, canary->sticky ? 1 : 0);
+        }
+    } else if (r > 0)
         s = cp_db_stmt(st, "INSERT INTO stages (api_id, name, deployment_id, canary_percent,"
                            " canary_sticky, canary_set, description, access_log, created_at,"
                            " updated_at) VALUES (?1, ?2, ?3, 0, 0, 0, '', 0, ?4, ?4)");
@@ -242,6 +281,23 @@ done:
     edge_pb_free(out);
     edge_pb_free(routes);
     return r;
+}
+
+int
+cp_store_deployment_create(struct cp_store *st, const char *actor, const char *api,
+                           const char *stage, const char *description,
+                           Edge__V1__Deployment **ret_deployment, struct cp_store_err *err)
+{
+    return deployment_create(st, actor, api, stage, description, NULL, ret_deployment, err);
+}
+
+int
+cp_store_deployment_create_canary(struct cp_store *st, const char *actor, const char *api,
+                                  const char *stage, const char *description,
+                                  const Edge__V1__Canary *canary,
+                                  Edge__V1__Deployment **ret_deployment, struct cp_store_err *err)
+{
+    return deployment_create(st, actor, api, stage, description, canary, ret_deployment, err);
 }
 
 /* ---- stages ------------------------------------------------------------------------------- */
@@ -518,6 +574,65 @@ cp_store_stage_update(struct cp_store *st, const char *actor, const Edge__V1__St
                       Edge__V1__Stage **ret_stage, struct cp_store_err *err)
 {
     return stage_write(st, actor, in, true, ret_stage, err);
+}
+
+int
+cp_store_stage_promote_canary(struct cp_store *st, const char *actor, const char *api,
+                              const char *name, Edge__V1__Stage **ret_stage,
+                              struct cp_store_err *err)
+{
+    Edge__V1__Stage *out = NULL;
+    char object_id[160], canary[32] = "";
+    int64_t api_id, id;
+    int r = cp_db_begin(st, err);
+
+    if (r < 0)
+        return r;
+    if ((r = cp_db_api_id(st, api, &api_id, err)) < 0 ||
+        (r = cp_db_stage_id(st, api, name, &id, err)) < 0)
+        goto fail;
+    sqlite3_stmt *s = cp_db_stmt(st, "SELECT canary_deployment_id FROM stages WHERE id = ?");
+    if (!s) {
+        r = cp_db_fail(st, err, "promote canary");
+        goto fail;
+    }
+    (void)sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_TEXT)
+        (void)snprintf(canary, sizeof(canary), "%s", (const char *)sqlite3_column_text(s, 0));
+    cp_db_done(s);
+    if (!canary[0]) {
+        r = cp_store_fail(err, -ENODATA, "stage '%s' of api '%s' has no canary to promote", name,
+                          api);
+        goto fail;
+    }
+    /* Its upstreams may have gone since it became the canary. */
+    if ((r = check_deployment(st, api_id, api, "stage.canary.deployment_id", canary, err)) < 0)
+        goto fail;
+    s = cp_db_stmt(st, "UPDATE stages SET deployment_id = canary_deployment_id,"
+                       " canary_deployment_id = NULL, canary_percent = 0, canary_sticky = 0,"
+                       " canary_set = 0, updated_at = ? WHERE id = ?");
+    if (!s) {
+        r = cp_db_fail(st, err, "promote canary");
+        goto fail;
+    }
+    (void)sqlite3_bind_int64(s, 1, cp_store_now());
+    (void)sqlite3_bind_int64(s, 2, id);
+    if ((r = cp_db_step_done(st, s, "promote canary", err)) < 0)
+        goto fail;
+    if (ret_stage && (r = cp_db_stage_load(st, id, &out, err)) < 0)
+        goto fail;
+    (void)snprintf(object_id, sizeof(object_id), "%s/%s", api, name);
+    r = cp_db_commit(st, actor, "promote-canary", "stage", object_id, NULL, err);
+    if (r < 0) {
+        edge_pb_free(out);
+        return r;
+    }
+    if (ret_stage)
+        *ret_stage = out;
+    return 0;
+fail:
+    cp_db_rollback(st);
+    return r;
 }
 
 int
