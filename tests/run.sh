@@ -4,7 +4,7 @@
 # (pytest) against both, and ends with one line: "N passed, N failed, N skipped".
 # Exit status: 0 when nothing failed.
 #
-#   tests/run.sh [--no-install] [--no-asan] [--no-release] [-k PYTEST_EXPR]
+#   tests/run.sh [--no-install] [--no-asan] [--no-release] [--no-fuzz] [-k PYTEST_EXPR]
 #
 # Every part runs under `timeout` and the whole run under a budget (EDGE_TEST_BUDGET_S, 1680 s)
 # so that nothing can hang CI. Logs of every part: build-logs/.
@@ -18,12 +18,13 @@ PY=/usr/bin/python3
 BUDGET_S=${EDGE_TEST_BUDGET_S:-1680}
 START_S=$SECONDS
 
-do_install=1 do_asan=1 do_release=1 pytest_k=()
+do_install=1 do_asan=1 do_release=1 do_fuzz=1 pytest_k=()
 while (($#)); do
     case $1 in
     --no-install) do_install=0 ;;
     --no-asan) do_asan=0 ;;
     --no-release) do_release=0 ;;
+    --no-fuzz) do_fuzz=0 ;;
     -k) pytest_k=(-k "$2"); shift ;;
     -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tests/run.sh: unknown argument: $1" >&2; exit 2 ;;
@@ -180,6 +181,39 @@ if ((do_asan)); then
     test_build build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \
         -Db_lundef=false
     unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+fi
+
+# Fuzz targets (libFuzzer, clang): every committed corpus is replayed, so an input that once
+# crashed a parser stays fixed. Each target is one test.
+if ((do_fuzz)) && command -v clang >/dev/null; then
+    fz=$REPO/build-fuzz
+    if [[ ! -f $fz/build.ninja ]]; then
+        rm -rf "$fz"
+        CC=clang run_part fuzz-setup 300 meson setup "$fz" "$REPO" -Dfuzz=true -Dtests=disabled \
+            -Db_lundef=false --buildtype=debugoptimized || fail_part "fuzz: meson setup"
+    fi
+    if [[ -f $fz/build.ninja ]]; then
+        targets=$(cd "$fz" && ninja -t targets all | awk -F: '/^tests\/fuzz\/[^:]*\/fuzz_[a-z_]*:/ {print $1}')
+        if run_part fuzz-build 600 ninja -C "$fz" $targets; then
+            for t in $targets; do
+                dir=$REPO/$(dirname "$t")
+                corpus=$(find "$dir" -maxdepth 1 -type d -name 'corpus*' | sort | head -1)
+                if [[ -z $corpus ]]; then
+                    echo "fuzz: $t has no committed corpus"
+                    fail_part "fuzz: $t has no corpus"
+                    continue
+                fi
+                if run_part "fuzz-$(basename "$t")" 300 "$fz/$t" -runs=0 "$corpus"; then
+                    passed=$((passed + 1))
+                else
+                    failed=$((failed + 1))
+                    failures+=("fuzz: $t on $corpus")
+                fi
+            done
+        else
+            fail_part "fuzz: build"
+        fi
+    fi
 fi
 
 note "summary ($((SECONDS - START_S))s)"
