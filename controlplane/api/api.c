@@ -47,6 +47,7 @@ static const struct method methods[] = {
     {"ListStages", &edge__v1__list_stages_request__descriptor, cp_api_list_stages},
     {"UpdateStage", &edge__v1__stage__descriptor, cp_api_update_stage},
     {"DeleteStage", &edge__v1__delete_stage_request__descriptor, cp_api_delete_stage},
+    {"PromoteCanary", &edge__v1__promote_canary_request__descriptor, cp_api_promote_canary},
 
     {"CreateDomainMapping", &edge__v1__domain_mapping__descriptor, cp_api_create_domain_mapping},
     {"ListDomainMappings", &edge__v1__list_domain_mappings_request__descriptor,

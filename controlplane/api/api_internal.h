@@ -54,6 +54,7 @@ CP_API_HANDLER(cp_api_get_stage);
 CP_API_HANDLER(cp_api_list_stages);
 CP_API_HANDLER(cp_api_update_stage);
 CP_API_HANDLER(cp_api_delete_stage);
+CP_API_HANDLER(cp_api_promote_canary);
 
 CP_API_HANDLER(cp_api_create_domain_mapping);
 CP_API_HANDLER(cp_api_list_domain_mappings);

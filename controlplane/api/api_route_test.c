@@ -8,6 +8,7 @@
 #include "route.h"
 #include "validate.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,8 @@ by_specificity(const void *a, const void *b)
 /* Loads the routes the request would be matched against: owned by *ret_holder. */
 static int
 load_routes(struct cp_ctx *cp, const Edge__V1__TestRouteRequest *in, ProtobufCMessage **ret_holder,
-            Edge__V1__Route ***ret_routes, size_t *ret_n, char *why, size_t why_len,
-            struct edge_rpc_status *st)
+            Edge__V1__Route ***ret_routes, size_t *ret_n, Edge__V1__Stage **ret_stage, char *why,
+            size_t why_len, struct edge_rpc_status *st)
 {
     struct cp_store_err e = {0};
 
@@ -101,22 +102,70 @@ load_routes(struct cp_ctx *cp, const Edge__V1__TestRouteRequest *in, ProtobufCMe
     Edge__V1__Deployment *d;
     int r = cp_store_deployment_get(cp->store, in->api, stage->deployment_id, &d, &e);
     snprintf(why, why_len, "deployment %s of stage \"%s\"", stage->deployment_id, in->stage);
-    edge_pb_free(stage);
+    if (stage->canary && stage->canary->deployment_id[0] && stage->canary->percent > 0) {
+        size_t n = strlen(why);
+        snprintf(why + n, why_len - n, " (its canary %s answers %g%% of requests)",
+                 stage->canary->deployment_id, stage->canary->percent);
+    }
     if (r < 0) {
+        edge_pb_free(stage);
         cp_api_store_fail(st, &e);
         return -1;
     }
+    *ret_stage = stage; /* its variables go into the upstream path */
     *ret_holder = &d->base;
     *ret_routes = d->routes;
     *ret_n = d->n_routes;
     return 0;
 }
 
-static void
-set_upstream_url(struct cp_ctx *cp, Edge__V1__TestRouteResponse *out, const Edge__V1__Route *route,
-                 const struct edge_route_match *m, const char *path, size_t path_len,
-                 const char *query)
+/* ${stageVariables.NAME} replaced as a node does it when it compiles the stage; -ENOENT with
+ * the undefined name in missing. */
+static int
+expand_stage_vars(const char *tmpl, const Edge__V1__Stage *stage, char *out, size_t out_len,
+                  char *missing, size_t missing_len)
 {
+    static const char var[] = "${stageVariables.";
+    size_t o = 0;
+
+    for (const char *p = tmpl; *p;) {
+        const char *v = strstr(p, var), *end = v ? strchr(v, '}') : NULL;
+        size_t lit = v && end ? (size_t)(v - p) : strlen(p);
+        if (o + lit >= out_len)
+            return -ENOSPC;
+        memcpy(out + o, p, lit);
+        o += lit;
+        if (!v || !end)
+            break;
+        const char *name = v + sizeof(var) - 1, *value = NULL;
+        size_t len = (size_t)(end - name);
+        for (size_t i = 0; stage && i < stage->n_variables && !value; i++)
+            if (strlen(stage->variables[i]->key) == len &&
+                memcmp(stage->variables[i]->key, name, len) == 0)
+                value = stage->variables[i]->value;
+        if (!value) {
+            snprintf(missing, missing_len, "%.*s", (int)len, name);
+            return -ENOENT;
+        }
+        size_t vlen = strlen(value);
+        if (o + vlen >= out_len)
+            return -ENOSPC;
+        memcpy(out + o, value, vlen);
+        o += vlen;
+        p = end + 1;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* 0, or -ENOENT with the undefined stage variable in missing (a node answers 500). */
+static int
+set_upstream_url(struct cp_ctx *cp, Edge__V1__TestRouteResponse *out, const Edge__V1__Route *route,
+                 const Edge__V1__Stage *stage, const struct edge_route_match *m, const char *path,
+                 size_t path_len, const char *query, char *missing, size_t missing_len)
+{
+    char ipath[TEST_PATH_MAX + 256];
+    int vr = 0;
     struct cp_store_err e = {0};
     Edge__V1__Upstream *up = NULL;
     char upath[TEST_PATH_MAX + 256], url[TEST_PATH_MAX + 512];
@@ -125,11 +174,15 @@ set_upstream_url(struct cp_ctx *cp, Edge__V1__TestRouteResponse *out, const Edge
     if (!ig || !ig->upstream[0] || cp_store_upstream_get(cp->store, ig->upstream, &up, &e) < 0 ||
         up->n_targets == 0) {
         edge_pb_free(up);
-        return;
+        return 0;
     }
     if (ig->path[0]) {
-        if (edge_route_expand(ig->path, m, upath, sizeof(upath)) < 0)
-            snprintf(upath, sizeof(upath), "%s", ig->path);
+        vr = stage ? expand_stage_vars(ig->path, stage, ipath, sizeof(ipath), missing, missing_len)
+                   : -EINVAL; /* no stage: shown as written */
+        if (vr < 0)
+            snprintf(ipath, sizeof(ipath), "%s", ig->path);
+        if (edge_route_expand(ipath, m, upath, sizeof(upath)) < 0)
+            snprintf(upath, sizeof(upath), "%s", ipath);
     } else {
         snprintf(upath, sizeof(upath), "%.*s", (int)path_len, path);
     }
@@ -139,6 +192,7 @@ set_upstream_url(struct cp_ctx *cp, Edge__V1__TestRouteResponse *out, const Edge
              t->host, v6 ? "]" : "", t->port, upath, query ? "?" : "", query ? query : "");
     out->upstream_url = edge_pb_strdup(url);
     edge_pb_free(up);
+    return vr == -ENOENT ? -ENOENT : 0;
 }
 
 void
@@ -148,6 +202,7 @@ cp_api_test_route(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
     struct cp_ctx *cp = ctx;
     const Edge__V1__TestRouteRequest *in = (const Edge__V1__TestRouteRequest *)req;
     ProtobufCMessage *holder = NULL;
+    Edge__V1__Stage *stage = NULL;
     Edge__V1__Route **routes = NULL;
     size_t n_routes = 0;
     char err[256], source[192], reason[512], scratch[TEST_PATH_MAX];
@@ -168,7 +223,7 @@ cp_api_test_route(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
                       "path: must start with '/' and be under %d bytes", TEST_PATH_MAX);
         return;
     }
-    if (load_routes(cp, in, &holder, &routes, &n_routes, source, sizeof(source), st) != 0)
+    if (load_routes(cp, in, &holder, &routes, &n_routes, &stage, source, sizeof(source), st) != 0)
         return;
 
     /* Host- and header-specific routes go in first, so that they win over a generic route of
@@ -186,6 +241,7 @@ cp_api_test_route(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
     if (!t) {
         free(cand);
         edge_pb_free(holder);
+        edge_pb_free(stage);
         edge_rpc_fail(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
@@ -207,9 +263,18 @@ cp_api_test_route(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
             p->value = edge_pb_strndup(m.params[i].value, m.params[i].value_len);
             edge_pb_append((void ***)&out->params, &out->n_params, p);
         }
-        set_upstream_url(cp, out, r, &m, in->path, path_len, q ? q + 1 : NULL);
+        char missing[80] = "";
+        bool undef = set_upstream_url(cp, out, r, stage, &m, in->path, path_len, q ? q + 1 : NULL,
+                                      missing, sizeof(missing)) == -ENOENT;
         snprintf(reason, sizeof(reason), "%s %s answers (route %s) in %s%s%s", r->method, r->path,
                  r->id, source, r->host[0] ? ", for host " : "", r->host);
+        if (undef) {
+            size_t n = strlen(reason);
+            snprintf(reason + n, sizeof(reason) - n,
+                     "; but its integration path uses stage variable \"%s\", which the stage "
+                     "does not define: nodes answer 500",
+                     missing);
+        }
         break;
     }
     case 405: {
@@ -239,5 +304,6 @@ cp_api_test_route(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
     edge_route_table_free(t);
     free(cand);
     edge_pb_free(holder);
+    edge_pb_free(stage);
     *ret_resp = &out->base;
 }

@@ -356,6 +356,22 @@ check_integration_path(const char *path, const char *route_path, char *err, size
         unsigned char c = (unsigned char)path[i];
         if (is_ctl(c) || c == ' ' || c == '#' || c == '?')
             return fail(err, err_len, "%s: invalid character at offset %zu", field, i);
+        if (c == '$' && path[i + 1] == '{') { /* substituted per stage by the data plane */
+            static const char var[] = "${stageVariables.";
+            const size_t var_len = sizeof(var) - 1;
+            const char *end = strchr(path + i, '}');
+            size_t len = end ? (size_t)(end - path) - i - var_len : 0;
+            if (!end || strncmp(path + i, var, var_len) != 0 || len == 0 ||
+                len > CP_MAX_VARIABLE_NAME_LEN)
+                return fail(err, err_len, "%s: '${' at offset %zu: expected ${stageVariables.NAME}",
+                            field, i);
+            for (size_t k = i + var_len; k < i + var_len + len; k++)
+                if (!isalnum((unsigned char)path[k]) && path[k] != '_')
+                    return fail(err, err_len, "%s: bad stage variable name at offset %zu", field,
+                                i);
+            i = (size_t)(end - path);
+            continue;
+        }
         if (c == '}')
             return fail(err, err_len, "%s: unmatched '}' at offset %zu", field, i);
         if (c != '{')

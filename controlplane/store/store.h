@@ -140,6 +140,14 @@ int cp_store_upstream_delete(struct cp_store *st, const char *actor, const char 
 int cp_store_deployment_create(struct cp_store *st, const char *actor, const char *api,
                                const char *stage, const char *description,
                                Edge__V1__Deployment **ret_deployment, struct cp_store_err *err);
+/* The same, but the new deployment becomes the existing stage's canary at canary->percent
+ * (sticky as given) and the stage keeps serving its deployment: -ENOENT without the stage,
+ * -ENODATA when it serves no deployment yet. */
+int cp_store_deployment_create_canary(struct cp_store *st, const char *actor, const char *api,
+                                      const char *stage, const char *description,
+                                      const Edge__V1__Canary *canary,
+                                      Edge__V1__Deployment **ret_deployment,
+                                      struct cp_store_err *err);
 /* With its routes. */
 int cp_store_deployment_get(struct cp_store *st, const char *api, const char *id,
                             Edge__V1__Deployment **ret_deployment, struct cp_store_err *err);
@@ -160,6 +168,11 @@ int cp_store_stage_list(struct cp_store *st, const char *api,
 /* Replaces stage (in->api, in->name) whole (variables included); created_at is kept. */
 int cp_store_stage_update(struct cp_store *st, const char *actor, const Edge__V1__Stage *in,
                           Edge__V1__Stage **ret_stage, struct cp_store_err *err);
+/* The canary deployment becomes the stage's deployment and the canary is cleared, in one
+ * transaction; -ENODATA when the stage has no canary deployment. */
+int cp_store_stage_promote_canary(struct cp_store *st, const char *actor, const char *api,
+                                  const char *name, Edge__V1__Stage **ret_stage,
+                                  struct cp_store_err *err);
 /* -EBUSY while a domain mapping points at it. */
 int cp_store_stage_delete(struct cp_store *st, const char *actor, const char *api, const char *name,
                           uint64_t *ret_revision, struct cp_store_err *err);
@@ -272,5 +285,32 @@ int cp_store_audit_list(struct cp_store *st, uint32_t limit, uint64_t after_revi
 const char *cp_store_path(struct cp_store *st);
 /* The schema version this binary migrates to. */
 int cp_store_schema_version(void);
+
+/* ---- incremental configuration (config.c, changes.c) --------------------------------------- */
+/* Every write to a table that feeds a Config Resource records the resource's (type, id) in a
+ * change log (SQLite triggers, so every write path is covered), numbered by a sequence that
+ * only grows. The newest CP_STORE_CHANGES_KEPT entries are kept. */
+
+#define CP_STORE_CHANGES_KEPT 100000
+
+/* One Resource of the current configuration, exactly as cp_store_load_config() would carry
+ * it: 0 and *ret_resource (owned), 1 when it is not in the configuration (gone, or a
+ * deployment no stage serves), or a negative errno. Runs in the caller's read transaction
+ * when there is one. */
+int cp_store_resource_load(struct cp_store *st, Edge__V1__ResourceType type, const char *id,
+                           Edge__V1__Resource **ret_resource);
+/* cp_store_load_config() and, read in the same transaction, the newest change sequence that
+ * configuration includes. */
+int cp_store_load_config_seq(struct cp_store *st, Edge__V1__ConfigUpdate **ret_update,
+                             uint64_t *ret_seq);
+/* What changed after after_seq, as loaded at the current revision, in one transaction: a
+ * ConfigUpdate (full=false, base_revision 0) whose put holds the changed resources that exist
+ * and remove the ones that do not, each (type, id) once, both sorted by (type, id); revision
+ * and store_id are set. *ret_seq is the newest sequence it includes. A resource may be in put
+ * although it is unchanged, or in remove although the caller never had it. Returns 1 (and
+ * nothing) when the log no longer holds every change after after_seq or holds more than
+ * max_changes of them: the caller reloads everything (cp_store_load_config_seq()). */
+int cp_store_load_changes(struct cp_store *st, uint64_t after_seq, size_t max_changes,
+                          Edge__V1__ConfigUpdate **ret_delta, uint64_t *ret_seq);
 
 #endif

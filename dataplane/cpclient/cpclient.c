@@ -14,6 +14,7 @@
 #include "cpclient_internal.h"
 #include "log.h"
 #include "pb.h"
+#include "rpc/rpc.h"
 
 #include <errno.h>
 #include <grpc/grpc.h>
@@ -406,4 +407,37 @@ unsigned
 dp_cpclient_fleet_size(const struct dp_cpclient *c)
 {
     return atomic_load(&c->fleet_size);
+}
+
+int
+dp_cpclient_send_usage(struct dp_cpclient *c, const Edge__V1__UsageReport *report)
+{
+    Edge__V1__NodeMessage msg = EDGE__V1__NODE_MESSAGE__INIT;
+    msg.msg_case = EDGE__V1__NODE_MESSAGE__MSG_USAGE;
+    msg.usage = (Edge__V1__UsageReport *)report;
+    int e = -EAGAIN;
+    pthread_mutex_lock(&c->mu);
+    /* One send at a time on a call: the send slot's completion (cpstream.c on_send) frees the
+     * buffer and goes on with a pending ack, whatever the message was. */
+    if (c->call_open && !c->send_busy && !c->stopping) {
+        grpc_slice s = edge_rpc_pack(&msg.base);
+        c->send_bb = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = c->send_bb;
+        if (!c->send_bb) {
+            e = -ENOMEM;
+        } else if (grpc_call_start_batch(c->call, &op, 1, &c->t_send, NULL) != GRPC_CALL_OK) {
+            grpc_byte_buffer_destroy(c->send_bb);
+            c->send_bb = NULL;
+        } else {
+            c->send_busy = true;
+            c->ops++;
+            e = 0;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return e;
 }

@@ -49,5 +49,9 @@ bool dp_cpclient_connected(const struct dp_cpclient *c);
 uint64_t dp_cpclient_revision(const struct dp_cpclient *c);
 /* Fleet size the control plane reported last (for sharing fleet-wide limits); 0: unknown. */
 unsigned dp_cpclient_fleet_size(const struct dp_cpclient *c);
+/* Sends a usage report on the stream (borrowed; packed before this returns). Loop thread.
+ * 0 when it went out, -EAGAIN when the stream is down or busy with another message (the
+ * caller keeps its counts and tries again later), -ENOMEM. */
+int dp_cpclient_send_usage(struct dp_cpclient *c, const Edge__V1__UsageReport *report);
 
 #endif

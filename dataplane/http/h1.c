@@ -212,3 +212,31 @@ dp_h1_write_error(struct dp_buf *out, int status, const char *message, bool clos
         dp_buf_append(out, body, bl);
     return 0;
 }
+
+bool
+dp_h1_path_has_dot_segment(const char *path, size_t len)
+{
+    for (size_t s = 0; s < len;) {
+        size_t e = s;
+        while (e < len && path[e] != '/')
+            e++;
+        unsigned dots = 0;
+        bool only_dots = e > s;
+        for (size_t i = s; i < e && only_dots;) {
+            if (path[i] == '.') {
+                dots++;
+                i++;
+            } else if (e - i >= 3 && path[i] == '%' && path[i + 1] == '2' &&
+                       (path[i + 2] | 0x20) == 'e') {
+                dots++;
+                i += 3;
+            } else {
+                only_dots = false;
+            }
+        }
+        if (only_dots && dots <= 2)
+            return true;
+        s = e + 1;
+    }
+    return false;
+}

@@ -54,6 +54,8 @@ bool dp_h1_is_hop(enum dp_h1_tok tok, const char *name, size_t len,
                   const struct dp_h1_conn_opts *o);
 
 bool dp_h1_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
+/* True when a segment of path (no query) is "." or "..", also percent-encoded ("%2e."). */
+bool dp_h1_path_has_dot_segment(const char *path, size_t len);
 const char *dp_h1_reason(int status);
 
 /* Appends a complete response with a {"message": ...} JSON body (message is escaped).

@@ -1,6 +1,7 @@
 #include "http/h1_parse.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static struct dp_h1_head *
@@ -53,12 +54,34 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 token characters: llhttp's lenient build lets an empty name and "Name :" through,
+ * and a name an upstream reads differently is a smuggling vector. */
+static bool
+is_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 static int
 on_header_field_complete(llhttp_t *p)
 {
     struct dp_h1_head *h = head_of(p);
     if (h->head_done)
         return 0;
+    /* Without on_header_field (an empty name) the slot would not be this field's. */
+    if (!h->in_field || !is_token(h->base + h->f[h->n].name_off, h->f[h->n].name_len)) {
+        h->fail_status = 400;
+        return -1;
+    }
     h->in_field = false;
     struct dp_h1_field *f = &h->f[h->n];
     f->tok = dp_h1_token(h->base + f->name_off, f->name_len);

@@ -13,6 +13,7 @@
 #include "http/h1_parse.h"
 #include "http/proxy_internal.h"
 #include "log.h"
+#include "policy/policy.h"
 #include "route.h"
 
 #include <arpa/inet.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 static void conn_update_io(struct dp_conn *c);
@@ -138,18 +140,20 @@ req_account(struct dp_req *r)
     DP_STAT_INC(w->stats.lat_count);
     if (w->cfg->access_log_fd < 0)
         return;
-    char ip[64], path[300], route[200], up[200], line[1280];
+    char ip[64], path[300], route[200], up[200], req_id[256], line[1280];
     peer_ip(r->c, ip, sizeof(ip));
     json_escape(path, sizeof(path), r->path_log, strlen(r->path_log));
     const char *rid = r->route ? r->route->id : "", *uname = r->up ? r->up->name : "";
     json_escape(route, sizeof(route), rid, strlen(rid));
     json_escape(up, sizeof(up), uname, strlen(uname));
+    /* A client's X-Request-Id is kept as sent: quotes and backslashes are legal in it. */
+    json_escape(req_id, sizeof(req_id), r->req_id, strlen(r->req_id));
     int n = snprintf(line, sizeof(line),
                      "{\"time\":%.3f,\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
                      "\"status\":%d,\"bytes\":%llu,\"duration_ms\":%.3f,\"route\":\"%s\","
                      "\"upstream\":\"%s\",\"request_id\":\"%s\"}\n",
                      ev_now(w->loop), ip, r->method, path, r->status,
-                     (unsigned long long)r->resp_bytes, dt * 1000.0, route, up, r->req_id);
+                     (unsigned long long)r->resp_bytes, dt * 1000.0, route, up, req_id);
     if (n > 0)
         dp_worker_access_log(w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -243,10 +247,27 @@ route_extra_match(const struct dp_route *rt, const struct dp_h1_head *h, const c
     return true;
 }
 
+/* Writes every value of the end-to-end fields with token tok, each followed by ", ": a list
+ * split over several lines is one list (RFC 9110 5.3), and a proxy extends it whole. */
+static int
+out_list_values(struct dp_buf *out, const struct dp_h1_head *h, const char *base,
+                enum dp_h1_tok tok)
+{
+    for (unsigned i = 0; i < h->n; i++) {
+        const struct dp_h1_field *f = &h->f[i];
+        if (f->tok != tok || f->val_len == 0 ||
+            dp_h1_is_hop(tok, base + f->name_off, f->name_len, &h->conn))
+            continue;
+        OUT(base + f->val_off, f->val_len);
+        OUT(", ", 2);
+    }
+    return 0;
+}
+
 /* Writes the upstream request head for r into out. */
 static int
 build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_t upath_len,
-                    const char *host, size_t host_len, struct dp_buf *out)
+                    const char *host, size_t host_len, const char *key_id, struct dp_buf *out)
 {
     struct dp_h1_head *h = &r->head;
     struct dp_conn *c = r->c;
@@ -255,8 +276,6 @@ build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_
     OUT(upath, upath_len);
     OUTS(" HTTP/1.1\r\n");
     bool have_host = false;
-    const char *xff = NULL, *via = NULL;
-    size_t xff_len = 0, via_len = 0;
     for (unsigned i = 0; i < h->n; i++) {
         const struct dp_h1_field *f = &h->f[i];
         const char *name = base + f->name_off, *val = base + f->val_off;
@@ -269,15 +288,8 @@ build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_
         case DP_H1_X_FORWARDED_HOST:
         case DP_H1_X_REQUEST_ID:
             continue;
-        case DP_H1_X_FORWARDED_FOR:
-            if (!xff) { /* only the first line; more than one was folded below */
-                xff = val;
-                xff_len = f->val_len;
-            }
-            continue;
+        case DP_H1_X_FORWARDED_FOR: /* extended below, every line of it */
         case DP_H1_VIA:
-            via = val;
-            via_len = f->val_len;
             continue;
         case DP_H1_CONTENT_LENGTH:
             if (r->req_chunked)
@@ -287,6 +299,12 @@ build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_
             have_host = true;
             break;
         default:
+            /* Only the gateway says which key a request carries. */
+            if (f->name_len == 12 && dp_h1_strcaseeq(name, 12, "x-api-key-id", 12))
+                continue;
+            /* Nor which deployment answers (a client must not pose as the canary). */
+            if (f->name_len == 17 && dp_h1_strcaseeq(name, 17, "x-edge-deployment", 17))
+                continue;
             break;
         }
         OUT(name, f->name_len);
@@ -302,10 +320,8 @@ build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_
     char ip[64];
     peer_ip(c, ip, sizeof(ip));
     OUTS("X-Forwarded-For: ");
-    if (xff) {
-        OUT(xff, xff_len);
-        OUT(", ", 2);
-    }
+    if (out_list_values(out, h, base, DP_H1_X_FORWARDED_FOR) < 0)
+        return -ENOSPC;
     OUTS(ip);
     OUTS("\r\nX-Forwarded-Proto: http\r\n");
     if (host_len) {
@@ -314,14 +330,19 @@ build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_
         OUT("\r\n", 2);
     }
     OUTS("Via: ");
-    if (via) {
-        OUT(via, via_len);
-        OUT(", ", 2);
-    }
+    if (out_list_values(out, h, base, DP_H1_VIA) < 0)
+        return -ENOSPC;
     OUTS(r->head.http_minor == 0 ? "1.0 edge\r\n" : "1.1 edge\r\n");
     OUTS("X-Request-Id: ");
     OUTS(r->req_id);
+    OUTS("\r\nX-Edge-Deployment: ");
+    OUTS(r->route->deployment_id);
     OUT("\r\n", 2);
+    if (key_id) {
+        OUTS("X-Api-Key-Id: ");
+        OUTS(key_id);
+        OUT("\r\n", 2);
+    }
     if (r->req_chunked)
         OUTS("Transfer-Encoding: chunked\r\n");
     OUT("\r\n", 2);
@@ -398,6 +419,12 @@ req_on_head(struct dp_conn *c)
     }
     const char *q = memchr(url, '?', url_len);
     size_t path_len = q ? (size_t)(q - url) : url_len;
+    /* The matcher takes ".." as a plain segment; passed on, an upstream would resolve it
+     * outside the route that matched ("/public/../private"). */
+    if (dp_h1_path_has_dot_segment(url, path_len)) {
+        dp_proxy_req_fail(r, 400, "dot segment in the path", NULL);
+        return -1;
+    }
     size_t query_len = q ? url_len - path_len : 0;
 
     if (!r->hold) {
@@ -406,8 +433,9 @@ req_on_head(struct dp_conn *c)
     }
     const struct dp_snapshot *s = r->hold->snap;
     struct dp_resolved res;
+    const struct dp_deployment *dep = NULL; /* the stage's deployment or its canary */
     if (dp_snapshot_resolve(s, lhost, lhost_len, url, path_len, &res) < 0 ||
-        !res.stage->deployment) {
+        !(dep = dp_release_pick(res.stage, &c->peer, &c->w->rng))) {
         dp_proxy_req_fail(r, 404, "no route", NULL);
         return -1;
     }
@@ -417,10 +445,10 @@ req_on_head(struct dp_conn *c)
         rest = "/";
         rest_len = 1;
     }
-    char scratch[4096];
+    char scratch[8192]; /* >= any path the head limit (max_uri_bytes) lets through */
     struct edge_route_match match;
-    edge_route_lookup(res.stage->deployment->table, r->method, strlen(r->method), rest, rest_len,
-                      scratch, sizeof(scratch), &match);
+    edge_route_lookup(dep->table, r->method, strlen(r->method), rest, rest_len, scratch,
+                      sizeof(scratch), &match);
     if (match.status == 405) {
         char extra[200];
         snprintf(extra, sizeof(extra), "Allow: %s\r\n", match.allow);
@@ -440,6 +468,10 @@ req_on_head(struct dp_conn *c)
         dp_proxy_req_fail(r, 404, "no route", NULL);
         return -1;
     }
+    if (rt->error) {
+        dp_proxy_req_fail(r, 500, rt->error, NULL);
+        return -1;
+    }
     r->route = rt;
     r->up = rt->upstream;
     if (r->up->tls) {
@@ -450,6 +482,30 @@ req_on_head(struct dp_conn *c)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit) {
         dp_proxy_req_fail(r, 413, "request body too large", NULL);
         return -1;
+    }
+    /* DESIGN §3: authentication (API key), then usage plan throttles and quota. Routes with
+     * neither keys nor throttles skip it (no clock reads). */
+    const char *key_id = NULL;
+    if (rt->policy.key_required || dp_throttle_on(&rt->policy.throttle) ||
+        dp_throttle_on(&res.stage->throttle)) {
+        const char *key = NULL;
+        size_t key_len = 0;
+        if (rt->policy.key_required)
+            (void)dp_policy_find_key(&rt->policy, h, base, q ? q : "", query_len, &key, &key_len);
+        struct timespec mono;
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        struct dp_policy_verdict pv;
+        dp_policy_check(s, res.stage, rt, key, key_len,
+                        (uint64_t)mono.tv_sec * 1000000000ULL + (uint64_t)mono.tv_nsec,
+                        (int64_t)time(NULL), &pv);
+        if (pv.status) {
+            dp_proxy_req_fail(r, pv.status, pv.message, pv.headers[0] ? pv.headers : NULL);
+            return -1;
+        }
+        key_id = pv.key ? pv.key->id : NULL;
+        _Static_assert(sizeof(r->rl_headers) == sizeof(pv.headers), "RateLimit header room");
+        if (pv.throttled)
+            memcpy(r->rl_headers, pv.headers, sizeof(r->rl_headers));
     }
 
     char upath[8192];
@@ -480,7 +536,7 @@ req_on_head(struct dp_conn *c)
         dp_proxy_req_fail(r, 503, "out of memory", NULL);
         return -1;
     }
-    if (build_upstream_head(r, base, upath, upath_len, host, host_len, &ob) < 0) {
+    if (build_upstream_head(r, base, upath, upath_len, host, host_len, key_id, &ob) < 0) {
         dp_buf_release(&ob, &c->w->bufs, true);
         dp_proxy_req_fail(r, 431, "request header fields too large", NULL);
         return -1;
@@ -880,6 +936,12 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     }
     if (r->phase == PH_BODY && !r->resp_started) {
+        if (r->u && dp_buf_len(&r->u->out) > 0) {
+            /* The upstream has not taken the bytes read so far, so the client is not read: the
+             * wait is the upstream's, and its own timer governs it (504). */
+            dp_proxy_timer_set(c->w->loop, &c->timer, c->w->cfg->body_timeout_ms);
+            return;
+        }
         r->req_done = false;
         dp_proxy_req_fail(r, 408, "request body timeout", NULL);
         return;

@@ -37,7 +37,8 @@ struct dp_uconn {
     uint32_t pool_id;
     struct dp_pool_link link;
     bool connected, in_pool, got_bytes, dead;
-    size_t ppos; /* parse position in `in` */
+    size_t ppos;         /* parse position in `in` */
+    uint64_t stall_mark; /* the request's resp_bytes when the response timer last fired */
     struct dp_uconn *next_dead;
 };
 
@@ -66,6 +67,7 @@ struct dp_req {
     unsigned client_minor;
     uint32_t active_pool; /* pool id + 1 counted in that pool's active; 0: none */
     struct dp_req *next_free;
+    char rl_headers[128]; /* RateLimit-* lines for an admitted response of a throttled route */
     struct dp_h1_head rhead; /* the response head */
     struct dp_h1_head head;  /* the request head; last (see req_get) */
 };

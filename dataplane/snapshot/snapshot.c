@@ -1,5 +1,7 @@
 #include "snapshot/snapshot.h"
 
+#include "policy/compile.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
@@ -50,6 +52,16 @@ dp_registry_id(struct dp_registry *r, const char *name, uint32_t *ret_id)
     return 0;
 }
 
+void
+dp_registries_policy_done(struct dp_registries *reg)
+{
+    if (reg->buckets) {
+        dp_buckets_done(reg->buckets);
+        free(reg->buckets);
+        reg->buckets = NULL;
+    }
+}
+
 struct dp_snapshot *
 dp_snapshot_ref(struct dp_snapshot *s)
 {
@@ -64,6 +76,9 @@ snapshot_free(struct dp_snapshot *s)
     for (size_t i = 0; i < s->n_deployments; i++)
         if (s->deployments[i].table)
             edge_route_table_free(s->deployments[i].table);
+    for (size_t i = 0; i < s->n_stages; i++)
+        for (size_t j = 0; j < s->stages[i].n_own; j++)
+            edge_route_table_free(s->stages[i].own[j].table);
     struct dp_arena a = s->arena;
     dp_arena_done(&a);
 }
@@ -205,13 +220,43 @@ check_int_path(const char *route_path, const char *int_path, char *err, size_t e
     return 0;
 }
 
+/* The integration path with the stage's variables in; NULL (and r->error set) when one is
+ * undefined or leaves a path that is not valid. */
+static const char *
+route_int_path(struct dp_snapshot *s, const Edge__V1__Stage *stage, const char *route_path,
+               const char *ipath, char *buf, size_t buf_len, struct dp_route *r)
+{
+    char msg[256], cerr[200];
+    const char *name;
+    size_t name_len;
+
+    if (!dp_release_uses_vars(ipath))
+        return ipath;
+    int e = dp_release_expand(ipath, stage, buf, buf_len, &name, &name_len);
+    if (e == -ENOENT)
+        snprintf(msg, sizeof(msg), "stage variable \"%.*s\" is not defined in stage %s/%s",
+                 (int)(name_len > 64 ? 64 : name_len), name, stage ? stage->api : "?",
+                 stage ? stage->name : "?");
+    else if (e < 0)
+        snprintf(msg, sizeof(msg), "integration path too long once stage variables are in");
+    else if (check_int_path(route_path, buf, cerr, sizeof(cerr)) < 0)
+        snprintf(msg, sizeof(msg), "stage variables make a bad integration path: %s", cerr);
+    else
+        return buf;
+    r->error = dp_arena_strdup(&s->arena, msg);
+    return NULL;
+}
+
 static int
 compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__Route *rt,
-              struct edge_route_builder *b, char *err, size_t err_len)
+              const Edge__V1__Stage *stage, const char *deployment_id, struct edge_route_builder *b,
+              char *err, size_t err_len)
 {
+    char ipath_buf[4096];
     struct dp_route *r = ANEW(s, struct dp_route, 1);
     if (!r)
         return -ENOMEM;
+    r->deployment_id = deployment_id;
     const char *method = rt->method && rt->method[0] ? rt->method : "ANY";
     const char *path = rt->path ? rt->path : "";
     if (!rt->integration || !rt->integration->upstream || !rt->integration->upstream[0])
@@ -224,10 +269,15 @@ compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__
         if (rt->integration->path[0] != '/')
             return fail(err, err_len, "route %s %s: integration path must start with '/'", method,
                         path);
-        int e = check_int_path(path, rt->integration->path, err, err_len);
+        const char *ipath =
+            route_int_path(s, stage, path, rt->integration->path, ipath_buf, sizeof(ipath_buf), r);
+        int e = ipath ? check_int_path(path, ipath, err, err_len) : 0;
         if (e < 0)
             return e;
-        r->int_path = dp_arena_strdup(&s->arena, rt->integration->path);
+        if (ipath && !(r->int_path = dp_arena_strdup(&s->arena, ipath)))
+            return -ENOMEM;
+        if (!ipath && !r->error)
+            return -ENOMEM;
     }
     r->timeout_ms =
         rt->integration->timeout_ms ? rt->integration->timeout_ms : r->upstream->timeout_ms;
@@ -257,6 +307,9 @@ compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__
         h->value_len = strlen(h->value);
     }
     r->n_headers = rt->n_headers;
+    int pe = dp_policy_compile_route(s, rt, r, err, err_len);
+    if (pe < 0)
+        return pe;
     char label[600];
     if (r->id[0])
         snprintf(label, sizeof(label), "%s", r->id);
@@ -275,13 +328,15 @@ compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__
     return 0;
 }
 
+/* stage NULL: the shared compile; otherwise that stage's own copy, its variables substituted. */
 static int
 compile_deployment(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__Deployment *d,
-                   struct dp_deployment *out, char *err, size_t err_len)
+                   const Edge__V1__Stage *stage, struct dp_deployment *out, char *err,
+                   size_t err_len)
 {
     if (!d->id || !d->id[0])
         return fail(err, err_len, "deployment with an empty id");
-    if (find_deployment(s, d->id))
+    if (!stage && find_deployment(s, d->id))
         return fail(err, err_len, "deployment %s defined twice", d->id);
     out->id = dp_arena_strdup(&s->arena, d->id);
     if (!out->id)
@@ -290,7 +345,7 @@ compile_deployment(struct dp_snapshot *s, struct dp_registries *reg, const Edge_
     if (!b)
         return -ENOMEM;
     for (size_t i = 0; i < d->n_routes; i++) {
-        int e = compile_route(s, reg, d->routes[i], b, err, err_len);
+        int e = compile_route(s, reg, d->routes[i], stage, out->id, b, err, err_len);
         if (e < 0) {
             if (e == -EINVAL) {
                 char tmp[512];
@@ -303,6 +358,74 @@ compile_deployment(struct dp_snapshot *s, struct dp_registries *reg, const Edge_
     }
     out->table = edge_route_builder_finish(b);
     return out->table ? 0 : -ENOMEM;
+}
+
+static const Edge__V1__Deployment *
+find_deployment_pb(const Edge__V1__ConfigUpdate *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->n_put; i++) {
+        const Edge__V1__Resource *res = cfg->put[i];
+        if (res->body_case == EDGE__V1__RESOURCE__BODY_DEPLOYMENT && res->deployment->id &&
+            strcmp(res->deployment->id, id) == 0)
+            return res->deployment;
+    }
+    return NULL;
+}
+
+/* *dep (a shared compile) replaced by the stage's own compile when its routes use stage
+ * variables. */
+static int
+stage_own_copy(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__ConfigUpdate *cfg,
+               const Edge__V1__Stage *st, struct dp_stage *ds, const struct dp_deployment **dep,
+               char *err, size_t err_len)
+{
+    const Edge__V1__Deployment *d = find_deployment_pb(cfg, (*dep)->id);
+    bool uses = false;
+    for (size_t i = 0; d && i < d->n_routes && !uses; i++)
+        uses = d->routes[i]->integration && dp_release_uses_vars(d->routes[i]->integration->path);
+    if (!uses)
+        return 0;
+    size_t n_routes = s->n_routes; /* /config counts each route once */
+    int e = compile_deployment(s, reg, d, st, &ds->own[ds->n_own], err, err_len);
+    s->n_routes = n_routes;
+    if (e < 0)
+        return e;
+    *dep = &ds->own[ds->n_own++];
+    return 0;
+}
+
+/* The stage's canary, and its own compiles where stage variables are used. */
+static int
+compile_stage_release(struct dp_snapshot *s, struct dp_registries *reg,
+                      const Edge__V1__ConfigUpdate *cfg, const Edge__V1__Stage *st,
+                      struct dp_stage *ds, char *err, size_t err_len)
+{
+    const Edge__V1__Canary *c = st->canary;
+    if (c && c->deployment_id && c->deployment_id[0] && c->percent > 0) {
+        ds->canary = find_deployment(s, c->deployment_id);
+        if (!ds->canary)
+            return fail(err, err_len, "stage %s/%s: unknown canary deployment %s", st->api,
+                        st->name, c->deployment_id);
+        double p = c->percent > 100 ? 100 : c->percent;
+        ds->canary_per_10k = (uint32_t)(p * 100 + 0.5);
+        ds->canary_sticky = c->sticky;
+    }
+    if (!ds->deployment && !ds->canary)
+        return 0;
+    ds->own = ANEW(s, struct dp_deployment, 2);
+    if (!ds->own)
+        return -ENOMEM;
+    int e = 0;
+    if (ds->deployment)
+        e = stage_own_copy(s, reg, cfg, st, ds, &ds->deployment, err, err_len);
+    if (e == 0 && ds->canary)
+        e = stage_own_copy(s, reg, cfg, st, ds, &ds->canary, err, err_len);
+    if (e < 0) {
+        for (size_t i = 0; i < ds->n_own; i++)
+            edge_route_table_free(ds->own[i].table);
+        ds->n_own = 0;
+    }
+    return e;
 }
 
 static int
@@ -403,8 +526,8 @@ compile_all(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg, struct dp_
         const Edge__V1__Resource *res = cfg->put[i];
         if (res->body_case != EDGE__V1__RESOURCE__BODY_DEPLOYMENT)
             continue;
-        int e = compile_deployment(s, reg, res->deployment, &s->deployments[s->n_deployments], err,
-                                   err_len);
+        int e = compile_deployment(s, reg, res->deployment, NULL, &s->deployments[s->n_deployments],
+                                   err, err_len);
         if (e < 0)
             return e;
         s->n_deployments++;
@@ -430,6 +553,13 @@ compile_all(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg, struct dp_
         ds->name = dp_arena_strdup(&s->arena, name);
         if (!ds->api || !ds->name)
             return -ENOMEM;
+        int pe = dp_policy_compile_stage(s, st, ds, err, err_len);
+        if (pe < 0)
+            return pe;
+        /* Last: from here the stage's own route tables are freed with the snapshot. */
+        int re = compile_stage_release(s, reg, cfg, st, ds, err, err_len);
+        if (re < 0)
+            return re;
         s->n_stages++;
     }
     for (size_t i = 0; i < cfg->n_put; i++) {
@@ -442,6 +572,9 @@ compile_all(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg, struct dp_
         s->n_mappings++;
     }
     qsort(s->mappings, s->n_mappings, sizeof(*s->mappings), mapping_cmp);
+    int pe = dp_policy_compile(s, cfg, reg, err, err_len); /* plans name stages; keys, plans */
+    if (pe < 0)
+        return pe;
     s->n_pool_ids = (uint32_t)reg->targets.n;
     s->n_lb_ids = (uint32_t)reg->upstreams.n;
     s->n_stat_ids = (uint32_t)reg->routes.n;

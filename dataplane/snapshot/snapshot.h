@@ -8,6 +8,9 @@
 #define DP_SNAPSHOT_H
 
 #include "edge/v1/config.pb-c.h"
+#include "policy/apikey.h"
+#include "policy/buckets.h"
+#include "policy/plan.h"
 #include "route.h"
 #include "snapshot/arena.h"
 
@@ -34,6 +37,9 @@ struct dp_registries {
     struct dp_registry targets;   /* "host:port" -> per-worker connection pool */
     struct dp_registry upstreams; /* name -> per-worker LB state */
     struct dp_registry routes;    /* metrics label -> per-worker counters */
+    /* Throttle and quota words shared by the workers (policy/buckets.h); created by the
+     * first compile, freed with dp_registries_policy_done(). */
+    struct dp_buckets *buckets;
 };
 
 struct dp_target {
@@ -70,10 +76,15 @@ struct dp_route {
     struct dp_header_match *headers;
     size_t n_headers;
     const struct dp_upstream *upstream;
-    const char *int_path;    /* NULL: send the path after the stage base as it is */
-    uint32_t timeout_ms;     /* response timeout; already defaulted from the upstream */
-    uint64_t max_body_bytes; /* 0: the node default */
+    const char *int_path; /* NULL: send the path after the stage base as it is */
+    /* Non-NULL: the route answers 500 with this message (an integration path names a stage
+     * variable the stage does not define; the rest of the snapshot serves). */
+    const char *error;
+    const char *deployment_id; /* of the deployment this compile of the route belongs to */
+    uint32_t timeout_ms;       /* response timeout; already defaulted from the upstream */
+    uint64_t max_body_bytes;   /* 0: the node default */
     uint32_t stat_id;
+    struct dp_route_policy policy; /* API key, throttle */
 };
 
 struct dp_deployment {
@@ -84,7 +95,18 @@ struct dp_deployment {
 struct dp_stage {
     const char *api, *name;
     const struct dp_deployment *deployment; /* NULL: nothing deployed (404) */
-    bool mapped; /* true: has a domain mapping, so not served at /{api}/{stage} */
+    /* NULL: no canary. Otherwise it answers canary_per_10k / 10000 of the requests: drawn per
+     * request, or with canary_sticky by a hash of the client address (dp_release_pick). */
+    const struct dp_deployment *canary;
+    uint32_t canary_per_10k;
+    bool canary_sticky;
+    /* This stage's own compiles of deployments whose routes use stage variables (at most
+     * two: deployment and canary); the other stages share the plain compile. */
+    struct dp_deployment *own;
+    size_t n_own;
+    bool mapped;                 /* true: has a domain mapping, so not served at /{api}/{stage} */
+    struct dp_throttle throttle; /* default for every caller */
+    uint64_t policy_id;          /* stable bucket name ("api/stage") */
 };
 
 enum dp_host_kind { DP_HOST_EXACT, DP_HOST_WILDCARD, DP_HOST_ANY };
@@ -114,6 +136,10 @@ struct dp_snapshot {
     size_t n_apis, n_routes;
     /* Registry sizes when this snapshot was compiled: every id it uses is below these. */
     uint32_t n_pool_ids, n_lb_ids, n_stat_ids;
+    struct dp_plan *plans;
+    size_t n_plans;
+    struct dp_key_table keys;
+    struct dp_buckets *buckets; /* borrowed from the registries (outlives the snapshot) */
 };
 
 /* Compiles a full configuration. 0 with *ret (owned, one reference), or -EINVAL with the
@@ -121,6 +147,9 @@ struct dp_snapshot {
  * getaddrinfo: main thread only. */
 int dp_snapshot_compile(const Edge__V1__ConfigUpdate *cfg, struct dp_registries *reg,
                         struct dp_snapshot **ret, char *err, size_t err_len);
+
+/* Frees the shared policy words (daemon shutdown, after the last snapshot). */
+void dp_registries_policy_done(struct dp_registries *reg);
 
 struct dp_snapshot *dp_snapshot_ref(struct dp_snapshot *s);
 /* Drops a reference; frees on the last. Any thread. Accepts NULL; returns NULL. */
@@ -136,5 +165,19 @@ struct dp_resolved {
  * case without the port. Returns 0, or -ENOENT. */
 int dp_snapshot_resolve(const struct dp_snapshot *s, const char *host, size_t host_len,
                         const char *path, size_t path_len, struct dp_resolved *ret);
+
+/* ---- what a stage serves (snapshot/release.c) -------------------------------------------- */
+
+/* true when tmpl names a stage variable: "${stageVariables.NAME}". */
+bool dp_release_uses_vars(const char *tmpl);
+/* Copies tmpl into out (NUL-terminated) with every ${stageVariables.NAME} replaced by the
+ * stage's value. 0; -ENOENT with the undefined name (a slice of tmpl) in *ret_name and
+ * *ret_name_len; -ENOSPC when out is too small. stage may be NULL (no variables). */
+int dp_release_expand(const char *tmpl, const Edge__V1__Stage *stage, char *out, size_t out_len,
+                      const char **ret_name, size_t *ret_name_len);
+/* The deployment that answers this request: the canary or the stage's deployment (which may
+ * be NULL: 404). rng is the worker's xorshift state; peer is used when the canary is sticky. */
+const struct dp_deployment *dp_release_pick(const struct dp_stage *st,
+                                            const struct sockaddr_in6 *peer, uint64_t *rng);
 
 #endif

@@ -155,6 +155,7 @@ dp_upconn_connect(struct dp_req *r, struct dp_buf *ob)
         u->req = r;
         u->got_bytes = false;
         u->ppos = 0;
+        u->stall_mark = 0;
         r->u = u;
         ev_timer_stop(w->loop, &u->timer);
         dp_buf_release(&u->out, &w->bufs, true);
@@ -285,9 +286,23 @@ uconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         dp_upconn_close(u);
         return;
     }
-    if (u->connected && !u->req->req_done && !u->req->resp_started) {
-        /* Still waiting for the client's body: its own timeout governs (408). */
+    if (u->connected && !u->req->req_done && !u->req->resp_started && dp_buf_len(&u->out) == 0) {
+        /* Everything read was sent: waiting for the client's body, its own timeout governs
+         * (408). Bytes still queued mean the upstream is not reading: that is a 504. */
         dp_proxy_timer_set(loop, t, u->req->route->timeout_ms);
+        return;
+    }
+    struct dp_req *r = u->req;
+    if (u->connected && r->resp_started && !r->resp_done && dp_buf_len(&r->c->out) > 0) {
+        /* The node holds bytes the client has not taken, so it is not reading the upstream:
+         * the wait is the client's. Wait on while it takes some; one that took nothing for a
+         * whole period is dropped (the response cannot end honestly any more). */
+        if (r->resp_bytes != u->stall_mark) {
+            u->stall_mark = r->resp_bytes;
+            dp_proxy_timer_set(loop, t, r->route->timeout_ms);
+            return;
+        }
+        uconn_fail(u, r->status, "client stopped reading", false);
         return;
     }
     DP_STAT_INC(u->w->stats.up_timeouts);
@@ -355,6 +370,8 @@ resp_write_head(struct dp_req *r, llhttp_t *p)
         OUT("\r\n", 2);
     }
     OUTS("Via: 1.1 edge\r\n");
+    if (r->rl_headers[0])
+        OUTS(r->rl_headers);
     if (!h->req_id_len) { /* the id the upstream saw, so that a client can quote it */
         OUTS("X-Request-Id: ");
         OUTS(r->req_id);

@@ -1,0 +1,178 @@
+#include "policy/policy.h"
+
+#include "http/h1.h"
+#include "policy/usage.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int
+dp_policy_find_key(const struct dp_route_policy *rp, const struct dp_h1_head *h, const char *base,
+                   const char *query, size_t query_len, const char **ret, size_t *ret_len)
+{
+    if (!rp->key_in_query) {
+        for (unsigned i = 0; i < h->n; i++) {
+            const struct dp_h1_field *f = &h->f[i];
+            if (dp_h1_strcaseeq(base + f->name_off, f->name_len, rp->key_name, rp->key_name_len) &&
+                f->val_len) {
+                *ret = base + f->val_off;
+                *ret_len = f->val_len;
+                return 0;
+            }
+        }
+        return -ENOENT;
+    }
+    /* query is "?a=b&c=d" or empty; keys are URL-safe, so no percent-decoding. */
+    const char *p = query, *end = query + query_len;
+    if (p < end && *p == '?')
+        p++;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        if (eq && (size_t)(eq - p) == rp->key_name_len &&
+            memcmp(p, rp->key_name, rp->key_name_len) == 0 && e > eq + 1) {
+            *ret = eq + 1;
+            *ret_len = (size_t)(e - eq - 1);
+            return 0;
+        }
+        p = e + 1;
+    }
+    return -ENOENT;
+}
+
+static bool
+plan_covers(const struct dp_plan *p, const struct dp_stage *stage)
+{
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i] == stage)
+            return true;
+    return false;
+}
+
+/* The tightest admitted throttle so far, for the RateLimit-* headers. */
+struct tight {
+    bool any;
+    struct dp_throttle_result r;
+};
+
+/* false: rejected (ret filled with 429). */
+static bool
+take(struct dp_buckets *b, uint64_t id, const struct dp_throttle *t, uint64_t now_ns,
+     struct tight *tight, struct dp_policy_verdict *ret)
+{
+    if (!dp_throttle_on(t))
+        return true;
+    _Atomic uint64_t *w = dp_buckets_get(b, id);
+    if (!w)
+        return true; /* table full: fail open, counted in b->full */
+    struct dp_throttle_result r;
+    if (!dp_throttle_take(w, t, dp_buckets_fleet(b), now_ns, &r)) {
+        ret->status = 429;
+        ret->message = "too many requests";
+        ret->throttled = true;
+        snprintf(ret->headers, sizeof(ret->headers),
+                 "Retry-After: %u\r\nRateLimit-Limit: %u\r\nRateLimit-Remaining: 0\r\n"
+                 "RateLimit-Reset: %u\r\n",
+                 r.retry_s, r.limit, r.retry_s);
+        return false;
+    }
+    if (!tight->any || r.remaining < tight->r.remaining)
+        tight->r = r;
+    tight->any = true;
+    return true;
+}
+
+static void
+deny(struct dp_policy_verdict *ret, int status, const char *msg)
+{
+    ret->status = status;
+    ret->message = msg;
+}
+
+void
+dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
+                const struct dp_route *route, const char *key, size_t key_len, uint64_t now_ns,
+                int64_t now_s, struct dp_policy_verdict *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    const struct dp_route_policy *rp = &route->policy;
+    const struct dp_key *k = NULL;
+    const struct dp_plan *plan = NULL;
+    if (rp->key_required) {
+        if (!key) {
+            deny(ret, 401, "missing API key");
+            return;
+        }
+        uint8_t sha[32];
+        dp_key_hash(key, key_len, sha);
+        k = dp_key_table_find(&s->keys, sha);
+        if (!k) {
+            deny(ret, 401, "invalid API key");
+            return;
+        }
+        ret->key = k;
+        if (!k->enabled) {
+            deny(ret, 403, "API key disabled");
+            return;
+        }
+        if (k->expires_at && now_s >= k->expires_at) {
+            deny(ret, 403, "API key expired");
+            return;
+        }
+        for (size_t i = 0; i < k->n_plans && !plan; i++) {
+            const struct dp_plan *p = &s->plans[s->keys.plan_refs[k->plans_off + i]];
+            if (plan_covers(p, stage))
+                plan = p;
+        }
+        if (!plan) {
+            deny(ret, 403, "API key not allowed on this stage");
+            return;
+        }
+        ret->plan = plan;
+    }
+    struct dp_buckets *b = s->buckets;
+    if (!b)
+        return;
+    struct tight tight = {0};
+    if (!take(b, stage->policy_id, &stage->throttle, now_ns, &tight, ret))
+        return;
+    if (!take(b, dp_policy_mix(stage->policy_id, rp->id), &rp->throttle, now_ns, &tight, ret))
+        return;
+    if (plan) {
+        uint64_t pk = dp_policy_mix(plan->id, k->id_hash);
+        if (!take(b, pk, &plan->throttle, now_ns, &tight, ret))
+            return;
+        for (size_t i = 0; i < plan->n_routes; i++) {
+            const struct dp_plan_route *pr = &plan->routes[i];
+            if (pr->stage == stage && strcmp(pr->method, route->method) == 0 &&
+                strcmp(pr->path, route->path) == 0) {
+                if (!take(b, dp_policy_mix(pk, pr->id), &pr->throttle, now_ns, &tight, ret))
+                    return;
+                break;
+            }
+        }
+        /* Every keyed request is counted (usage reports); the quota limits the count. */
+        bool quota = plan->quota_limit && plan->period != DP_QUOTA_NONE;
+        int64_t start, end;
+        _Atomic uint64_t *w = dp_buckets_get(b, dp_policy_usage_id(plan->id, k->id_hash));
+        if (w && dp_quota_period(quota ? plan->period : DP_QUOTA_DAY, now_s, &start, &end) == 0) {
+            unsigned fleet = dp_buckets_fleet(b);
+            uint64_t share = quota ? (plan->quota_limit + fleet - 1) / fleet : UINT64_MAX;
+            if (!dp_quota_take(w, start, share, NULL)) {
+                deny(ret, 429, "quota exceeded");
+                snprintf(ret->headers, sizeof(ret->headers), "Retry-After: %lld\r\n",
+                         (long long)(end - now_s));
+                return;
+            }
+            atomic_fetch_add_explicit(&b->changed, 1, memory_order_relaxed);
+        }
+    }
+    if (tight.any) {
+        ret->throttled = true;
+        snprintf(ret->headers, sizeof(ret->headers),
+                 "RateLimit-Limit: %u\r\nRateLimit-Remaining: %u\r\nRateLimit-Reset: %u\r\n",
+                 tight.r.limit, tight.r.remaining, tight.r.reset_s);
+    }
+}

@@ -1,0 +1,82 @@
+#include "policy/quota.h"
+
+#include <errno.h>
+#include <time.h>
+
+#define COUNT_BITS 40
+#define COUNT_MASK ((1ULL << COUNT_BITS) - 1)
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int
+dp_quota_period(enum dp_quota_period p, int64_t unix_s, int64_t *ret_start, int64_t *ret_end)
+{
+    int64_t day = floor_div(unix_s, 86400);
+    switch (p) {
+    case DP_QUOTA_DAY:
+        *ret_start = day * 86400;
+        *ret_end = *ret_start + 86400;
+        return 0;
+    case DP_QUOTA_WEEK: {
+        /* 1970-01-01 was a Thursday: Monday-based weekday is (day + 3) mod 7. */
+        int64_t wd = ((day + 3) % 7 + 7) % 7;
+        *ret_start = (day - wd) * 86400;
+        *ret_end = *ret_start + 7 * 86400;
+        return 0;
+    }
+    case DP_QUOTA_MONTH: {
+        time_t t = (time_t)unix_s;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm))
+            return -EINVAL;
+        struct tm a = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = 1};
+        struct tm b = {.tm_year = tm.tm_year + (tm.tm_mon == 11),
+                       .tm_mon = (tm.tm_mon + 1) % 12,
+                       .tm_mday = 1};
+        *ret_start = (int64_t)timegm(&a);
+        *ret_end = (int64_t)timegm(&b);
+        return 0;
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+static uint64_t
+tag_of(int64_t period_start)
+{
+    return (uint64_t)(floor_div(period_start, 86400) + 1) & ((1ULL << (64 - COUNT_BITS)) - 1);
+}
+
+uint64_t
+dp_quota_count(uint64_t word, int64_t period_start)
+{
+    return (word >> COUNT_BITS) == tag_of(period_start) ? word & COUNT_MASK : 0;
+}
+
+bool
+dp_quota_take(_Atomic uint64_t *word, int64_t period_start, uint64_t limit, uint64_t *ret_used)
+{
+    uint64_t tag = tag_of(period_start);
+    uint64_t old = atomic_load_explicit(word, memory_order_relaxed);
+    for (;;) {
+        uint64_t count = (old >> COUNT_BITS) == tag ? old & COUNT_MASK : 0;
+        if (count >= limit || count >= COUNT_MASK) {
+            if (ret_used)
+                *ret_used = count;
+            return false;
+        }
+        uint64_t next = tag << COUNT_BITS | (count + 1);
+        if (atomic_compare_exchange_weak_explicit(word, &old, next, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            if (ret_used)
+                *ret_used = count + 1;
+            return true;
+        }
+    }
+}
