@@ -1,5 +1,6 @@
-/* The whole configuration as one full ConfigUpdate, read in one transaction so that it is the
- * state of exactly one revision. */
+/* The configuration as Config Resources: all of it as one full ConfigUpdate, or one resource by
+ * (type, id). Each is read in one transaction (the caller's when it has one open) so that it
+ * is the state of exactly one revision. */
 #include "pb.h"
 #include "store_internal.h"
 
@@ -203,7 +204,9 @@ cp_store_load_config(struct cp_store *st, Edge__V1__ConfigUpdate **ret_update)
 {
     struct cp_store_err err = {0};
     int64_t rev;
-    int r = cp_db_read_begin(st, &err);
+    /* cp_store_load_config_seq() reads the change sequence in the same transaction. */
+    bool own_txn = sqlite3_get_autocommit(st->db) != 0;
+    int r = own_txn ? cp_db_read_begin(st, &err) : 0;
 
     if (r < 0)
         return r;
@@ -215,7 +218,8 @@ cp_store_load_config(struct cp_store *st, Edge__V1__ConfigUpdate **ret_update)
         r = -EIO;
     if (r == 0)
         r = load_all(st, u, &err);
-    cp_db_read_end(st);
+    if (own_txn)
+        cp_db_read_end(st);
     if (r < 0) {
         edge_pb_free(u);
         return r;
@@ -228,4 +232,180 @@ cp_store_load_config(struct cp_store *st, Edge__V1__ConfigUpdate **ret_update)
     u->full = true;
     *ret_update = u;
     return 0;
+}
+
+/* ---- one resource -------------------------------------------------------------------------- */
+
+/* Splits "a<sep>b" at the first sep into a and b (each at most out_len - 1 bytes). */
+static bool
+split_id(const char *id, char sep, char *a, char *b, size_t out_len)
+{
+    const char *p = strchr(id, sep);
+
+    if (!p || (size_t)(p - id) >= out_len || strlen(p + 1) >= out_len)
+        return false;
+    memcpy(a, id, (size_t)(p - id));
+    a[p - id] = '\0';
+    memcpy(b, p + 1, strlen(p + 1) + 1);
+    return true;
+}
+
+/* The domain mapping (host, base_path), as cp_store_domain_list() returns it; 1 when none.
+ * The columns are those of DOMAIN_COLUMNS in releases.c, in cp_db_domain_row()'s order. */
+static int
+load_domain(struct cp_store *st, const char *host, const char *base_path,
+            Edge__V1__DomainMapping **ret_domain, struct cp_store_err *err)
+{
+    sqlite3_stmt *s = cp_db_stmt(st, "SELECT d.host, d.base_path, a.name, s.name, d.certificate,"
+                                     " d.created_at FROM domain_mappings d"
+                                     " JOIN stages s ON s.id = d.stage_id"
+                                     " JOIN apis a ON a.id = s.api_id"
+                                     " WHERE d.host = ? AND d.base_path = ?");
+    int rc, r = 0;
+
+    if (!s)
+        return cp_db_fail(st, err, "load domain mapping");
+    (void)cp_db_bind_text(s, 1, host);
+    (void)cp_db_bind_text(s, 2, base_path);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        (void)cp_db_domain_row(s, ret_domain);
+    else if (rc == SQLITE_DONE)
+        r = 1;
+    else
+        r = cp_db_fail(st, err, "load domain mapping");
+    cp_db_done(s);
+    return r;
+}
+
+/* 0 when a stage serves deployment id (current or canary), 1 when none does: the same rule
+ * as load_all()'s. */
+static int
+deployment_served(struct cp_store *st, const char *id, struct cp_store_err *err)
+{
+    sqlite3_stmt *s = cp_db_stmt(st, "SELECT 1 FROM stages WHERE deployment_id = ?1"
+                                     " OR canary_deployment_id = ?1 LIMIT 1");
+    int64_t one;
+
+    if (!s)
+        return cp_db_fail(st, err, "load deployment");
+    (void)cp_db_bind_text(s, 1, id);
+    return cp_db_step_int(st, s, &one, err);
+}
+
+static int
+plan_row_id(struct cp_store *st, const char *name, int64_t *ret_id, struct cp_store_err *err)
+{
+    sqlite3_stmt *s = cp_db_stmt(st, "SELECT id FROM usage_plans WHERE name = ?");
+
+    if (!s)
+        return cp_db_fail(st, err, "load plan");
+    (void)cp_db_bind_text(s, 1, name);
+    return cp_db_step_int(st, s, ret_id, err);
+}
+
+/* The loaders say -ENOENT for what is gone; that is an answer here, not a failure. */
+static int
+gone(int r)
+{
+    return r == -ENOENT ? 1 : r;
+}
+
+static int
+load_one(struct cp_store *st, Edge__V1__ResourceType type, const char *id,
+         Edge__V1__ConfigUpdate *u, struct cp_store_err *err)
+{
+    char a[300], b[300];
+    int64_t row;
+    int r;
+
+    switch (type) {
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_API: {
+        Edge__V1__Api *api;
+        if ((r = gone(cp_store_api_get(st, id, &api, err))) == 0)
+            add_resource(u, type, api->name, EDGE__V1__RESOURCE__BODY_API, api);
+        return r;
+    }
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_UPSTREAM: {
+        Edge__V1__Upstream *up;
+        if ((r = gone(cp_db_upstream_id(st, id, &row, err))) != 0)
+            return r;
+        if ((r = gone(cp_db_upstream_load(st, row, &up, err))) == 0)
+            add_resource(u, type, up->name, EDGE__V1__RESOURCE__BODY_UPSTREAM, up);
+        return r;
+    }
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_DEPLOYMENT: {
+        Edge__V1__Deployment *d;
+        if ((r = deployment_served(st, id, err)) != 0)
+            return r;
+        if ((r = gone(cp_db_deployment_load(st, id, true, &d, err))) == 0)
+            add_resource(u, type, d->id, EDGE__V1__RESOURCE__BODY_DEPLOYMENT, d);
+        return r;
+    }
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_STAGE: {
+        Edge__V1__Stage *g;
+        if (!split_id(id, '/', a, b, sizeof(a)))
+            return 1;
+        if ((r = gone(cp_db_stage_id(st, a, b, &row, err))) != 0)
+            return r;
+        if ((r = gone(cp_db_stage_load(st, row, &g, err))) == 0) {
+            (void)snprintf(a, sizeof(a), "%s/%s", g->api, g->name);
+            add_resource(u, type, a, EDGE__V1__RESOURCE__BODY_STAGE, g);
+        }
+        return r;
+    }
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_DOMAIN: {
+        Edge__V1__DomainMapping *m;
+        if (!split_id(id, ' ', a, b, sizeof(a)))
+            return 1;
+        if ((r = load_domain(st, a, b, &m, err)) == 0) {
+            (void)snprintf(a, sizeof(a), "%s %s", m->host, m->base_path);
+            add_resource(u, type, a, EDGE__V1__RESOURCE__BODY_DOMAIN, m);
+        }
+        return r;
+    }
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_KEY: {
+        Edge__V1__ApiKey *k;
+        if ((r = gone(cp_db_key_load(st, id, &k, err))) == 0)
+            add_resource(u, type, k->id, EDGE__V1__RESOURCE__BODY_KEY, k);
+        return r;
+    }
+    case EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_PLAN: {
+        Edge__V1__UsagePlan *p;
+        if ((r = gone(plan_row_id(st, id, &row, err))) != 0)
+            return r;
+        if ((r = gone(cp_db_plan_load(st, row, &p, err))) == 0)
+            add_resource(u, type, p->name, EDGE__V1__RESOURCE__BODY_PLAN, p);
+        return r;
+    }
+    default:
+        return 1;
+    }
+}
+
+int
+cp_store_resource_load(struct cp_store *st, Edge__V1__ResourceType type, const char *id,
+                       Edge__V1__Resource **ret_resource)
+{
+    struct cp_store_err err = {0};
+    Edge__V1__ConfigUpdate holder = EDGE__V1__CONFIG_UPDATE__INIT;
+    bool own_txn = sqlite3_get_autocommit(st->db) != 0;
+    int r = own_txn ? cp_db_read_begin(st, &err) : 0;
+
+    if (r < 0)
+        return r;
+    r = load_one(st, type, id, &holder, &err);
+    if (own_txn)
+        cp_db_read_end(st);
+    if (r == 0 && holder.n_put == 1 && strcmp(holder.put[0]->id, id) == 0) {
+        *ret_resource = holder.put[0];
+    } else {
+        /* An id that names the resource in another spelling is not that resource. */
+        for (size_t i = 0; i < holder.n_put; i++)
+            edge_pb_free(holder.put[i]);
+        if (r == 0)
+            r = 1;
+    }
+    free(holder.put);
+    return r;
 }

@@ -2,13 +2,34 @@
 #include "core/daemon.h"
 #include "cpclient/cpclient.h"
 #include "edge_config.h"
+#include "policy/usage.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 struct dp_cplink {
     struct dp_cpclient *client;
+    struct dp_daemon *d;
+    ev_timer usage; /* every second: usage report, fleet size for fleet-wide limits */
 };
+
+static int
+usage_send(void *ctx, const Edge__V1__UsageReport *r)
+{
+    return dp_cpclient_send_usage(ctx, r);
+}
+
+static void
+usage_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct dp_cplink *l = (struct dp_cplink *)((char *)t - offsetof(struct dp_cplink, usage));
+    struct dp_daemon *d = l->d;
+    if (d->reg.buckets)
+        atomic_store(&d->reg.buckets->fleet, dp_cpclient_fleet_size(l->client));
+    if (d->current)
+        (void)dp_policy_usage_report(d->current, usage_send, l->client); /* retried next tick */
+}
 
 int
 dp_cplink_start(struct dp_daemon *d, const struct dp_cplink_config *cfg, char *err, size_t err_len)
@@ -32,6 +53,10 @@ dp_cplink_start(struct dp_daemon *d, const struct dp_cplink_config *cfg, char *e
         return -22;
     }
     d->cp = l;
+    l->d = d;
+    ev_timer_init(&l->usage, usage_cb, 1., 1.);
+    ev_timer_start(d->loop, &l->usage);
+    ev_unref(d->loop); /* the report timer alone does not keep the loop running */
     int e = dp_cpclient_start(l->client);
     if (e < 0)
         snprintf(err, err_len, "config client start failed (%d)", e);
@@ -43,6 +68,8 @@ dp_cplink_stop(struct dp_daemon *d)
 {
     if (!d->cp)
         return;
+    ev_ref(d->loop);
+    ev_timer_stop(d->loop, &d->cp->usage);
     dp_cpclient_free(d->cp->client);
     free(d->cp);
     d->cp = NULL;

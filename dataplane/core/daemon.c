@@ -198,4 +198,5 @@ dp_daemon_done(struct dp_daemon *d)
     dp_registry_done(&d->reg.targets);
     dp_registry_done(&d->reg.upstreams);
     dp_registry_done(&d->reg.routes);
+    dp_registries_policy_done(&d->reg);
 }

@@ -67,7 +67,7 @@ struct dp_req {
     unsigned client_minor;
     uint32_t active_pool; /* pool id + 1 counted in that pool's active; 0: none */
     struct dp_req *next_free;
-    char rl_headers[128]; /* RateLimit-* lines for an admitted response of a throttled route */
+    char rl_headers[128];    /* RateLimit-* lines for an admitted response of a throttled route */
     struct dp_h1_head rhead; /* the response head */
     struct dp_h1_head head;  /* the request head; last (see req_get) */
 };

@@ -271,8 +271,6 @@ def test_ratelimit_headers_on_admitted_responses(cp, edgectl, dataplanes, upstre
     assert "RateLimit-Limit" not in get(n, "/pets/prod/open").headers  # not throttled
 
 
-@pytest.mark.xfail(reason="needs the node timer and the watch.c case of "
-                          "/tmp/dpkeys-usage-wiring.patch (lead)")
 def test_usage_reported_to_the_control_plane(cp, edgectl, dataplanes, upstream):
     """Nodes report what they counted (deltas, about once a second) and `edgectl usage` sums
     them across nodes. Needs the wiring of /tmp/dpkeys-usage-wiring.patch (lead)."""

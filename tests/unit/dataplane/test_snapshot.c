@@ -132,6 +132,7 @@ teardown(void **state)
     dp_registry_done(&reg.targets);
     dp_registry_done(&reg.upstreams);
     dp_registry_done(&reg.routes);
+    dp_registries_policy_done(&reg);
     return 0;
 }
 
