@@ -118,6 +118,11 @@ void dp_proxy_conn_process(struct dp_conn *c);
 void dp_proxy_conn_try_write(struct dp_conn *c);
 /* Queues an error response (or closes when a response already started); ends the request. */
 void dp_proxy_req_fail(struct dp_req *r, int status, const char *msg, const char *extra);
+/* The head is complete: route the request, open the upstream side and queue the head (in
+ * proxy_head.c). Returns 0 to go on with the body, or -1 when an error response is queued. */
+int dp_proxy_req_on_head(struct dp_conn *c);
+/* The client's address as text, for X-Forwarded-For and logs. */
+void dp_proxy_peer_ip(const struct dp_conn *c, char *out, size_t len);
 /* Ends the current exchange: accounts it, detaches and closes its upstream, frees it. */
 void dp_proxy_req_finish(struct dp_conn *c);
 
