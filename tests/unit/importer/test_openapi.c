@@ -362,9 +362,7 @@ test_generated_5000(void **state)
     double t2 = now_s();
     print_message("5000 operations: parse %.3f s, store %.3f s, total %.3f s\n", t1 - t0, t2 - t1,
                   t2 - t0);
-#ifdef NDEBUG
-    assert_true(t2 - t0 < 2.0);
-#endif
+    /* Speed is measured, not asserted: a loaded CI machine must not fail this test. */
     assert_int_equal(p.resp->n_changes, 5000);
     assert_true(p.resp->revision > 0);
 
