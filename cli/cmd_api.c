@@ -16,7 +16,7 @@ static const char api_usage[] =
     "       edgectl api delete NAME\n"
     "       edgectl api import FILE [--name N] [--mode create|overwrite|merge]\n"
     "                          [--upstream U] [--dry-run]\n"
-    "       edgectl api export NAME [--stage S] [--format yaml|json]\n";
+    "       edgectl api export NAME [--stage S] [-o yaml|json]\n";
 
 static const struct ctl_opt desc_opts[] = {{"description", 0, CTL_OPT_ARG}, {NULL, 0, 0}};
 
@@ -310,7 +310,7 @@ api_export(struct ctl_ctx *ctx, int argc, char **argv)
 {
     static const struct ctl_cmd cmd = {
         "api export",
-        "Usage: edgectl api export NAME [--stage S] [--format yaml|json]\n"
+        "Usage: edgectl api export NAME [--stage S] [-o yaml|json] (or --format yaml|json)\n"
         "Prints the API's routes (or what stage S serves) as an OpenAPI 3.0 document, YAML by\n"
         "default; -o json also selects JSON.\n",
         export_opts, 1, 1};

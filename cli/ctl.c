@@ -87,7 +87,10 @@ ctl_apply_global(struct ctl_ctx *ctx, const struct ctl_args *a, const char *cmd_
         ctx->server = v;
     }
     if ((v = ctl_args_get(a, "output")) && ctl_output_parse(v, &ctx->output) < 0)
-        return ctl_usage_error(cmd_name, "-o: unknown output format \"%s\" (table or json)", v);
+        return ctl_usage_error(
+            cmd_name, "-o: unknown output format \"%s\" (table or json; yaml for api export)", v);
+    if (ctx->output == CTL_OUTPUT_YAML && (!cmd_name || strcmp(cmd_name, "api export") != 0))
+        return ctl_usage_error(cmd_name, "-o yaml: only `api export` writes YAML (table or json)");
     if ((v = ctl_args_get(a, "timeout")) &&
         ctl_parse_u32(v, 1, 24u * 3600 * 1000, &ctx->timeout_ms) < 0)
         return ctl_usage_error(cmd_name, "--timeout: bad number \"%s\" (milliseconds, 1..86400000)",

@@ -17,6 +17,8 @@ ctl_output_parse(const char *s, enum ctl_output *ret)
         *ret = CTL_OUTPUT_TABLE;
     else if (s && strcmp(s, "json") == 0)
         *ret = CTL_OUTPUT_JSON;
+    else if (s && strcmp(s, "yaml") == 0)
+        *ret = CTL_OUTPUT_YAML;
     else
         return -EINVAL;
     return 0;

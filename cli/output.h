@@ -11,9 +11,10 @@
 enum ctl_output {
     CTL_OUTPUT_TABLE = 0,
     CTL_OUTPUT_JSON = 1,
+    CTL_OUTPUT_YAML = 2, /* only `api export` takes it (ctl_apply_global refuses it elsewhere) */
 };
 
-/* "table" or "json" -> 0, else -EINVAL. */
+/* "table", "json" or "yaml" -> 0, else -EINVAL. */
 int ctl_output_parse(const char *s, enum ctl_output *ret);
 
 struct ctl_table;

@@ -225,6 +225,25 @@ yscalar(struct ybuf *b, const json_t *v)
     free(s);
 }
 
+/* A key that reads the same unquoted: identifier-like and not a YAML 1.1 boolean or null. */
+static bool
+yplain_key(const char *k)
+{
+    static const char *const special[] = {"y",     "n",    "yes",   "no",   "on",  "off", "true",
+                                          "false", "null", "Y",     "N",    "Yes", "No",  "On",
+                                          "Off",   "True", "False", "Null", "YES", "NO",  "ON",
+                                          "OFF",   "TRUE", "FALSE", "NULL"};
+    if (!isalpha((unsigned char)k[0]) && k[0] != '_')
+        return false;
+    for (const char *p = k; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+            return false;
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+        if (strcmp(k, special[i]) == 0)
+            return false;
+    return true;
+}
+
 static bool
 ycontainer(const json_t *v)
 {
@@ -242,10 +261,14 @@ yemit(struct ybuf *b, const json_t *v, int depth)
         json_t *item;
         json_object_foreach((json_t *)v, k, item)
         {
-            json_t *key = json_string(k);
             yindent(b, depth);
-            yscalar(b, key);
-            json_decref(key);
+            if (yplain_key(k)) {
+                yputs(b, k);
+            } else {
+                json_t *key = json_string(k);
+                yscalar(b, key);
+                json_decref(key);
+            }
             if (ycontainer(item)) {
                 yputs(b, ":\n");
                 yemit(b, item, depth + 1);
