@@ -3,6 +3,7 @@ streamed response through a slow reader with bounded memory, hop-by-hop headers,
 headers and the request id."""
 
 import json
+import os
 import socket
 import threading
 import time
@@ -328,8 +329,10 @@ def test_idle_keep_alive_connections_hold_no_buffer(site, measure):
         time.sleep(0.2)
         grown = rss_kib(n.proc.pid) - base
         measure(f"300 idle keep-alive connections: node VmRSS +{grown} KiB")
-        # One 16 KiB block a connection would be 4800 KiB.
-        assert grown < 1500, f"{grown} KiB for 300 idle connections"
+        # One 16 KiB block a connection would be 4800 KiB. ASan's redzones and quarantine make
+        # every allocation larger, so the figure only means something in a plain build.
+        if "asan" not in os.environ.get("EDGE_BUILD", ""):
+            assert grown < 1500, f"{grown} KiB for 300 idle connections"
     finally:
         for s in socks:
             s.close()
