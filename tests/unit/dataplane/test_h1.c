@@ -184,6 +184,38 @@ test_error_response(void **state)
     assert_null(strstr(block, "{"));
 }
 
+static void
+test_dot_segments(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        bool dot;
+    } cases[] = {
+        {"/", false},
+        {"/a/b", false},
+        {"/a/.b", false},
+        {"/a/...", false},
+        {"/a/b.", false},
+        {"/%2e%2e%2f", false},
+        {"/.", true},
+        {"/..", true},
+        {"/a/./b", true},
+        {"/a/../b", true},
+        {"/public/../private", true},
+        {"/a/%2e/b", true},
+        {"/a/%2E%2e/b", true},
+        {"/a/.%2e", true},
+        {"/a/%2e.", true},
+        {"/a/b/..", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool got = dp_h1_path_has_dot_segment(cases[i].path, strlen(cases[i].path));
+        if (got != cases[i].dot)
+            fail_msg("%s: expected %d", cases[i].path, cases[i].dot);
+    }
+}
+
 int
 main(void)
 {
@@ -191,6 +223,7 @@ main(void)
         cmocka_unit_test(test_heads),          cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fields),         cmocka_unit_test(test_hop_tokens),
         cmocka_unit_test(test_host_normalize), cmocka_unit_test(test_error_response),
+        cmocka_unit_test(test_dot_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
