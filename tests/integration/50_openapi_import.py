@@ -211,6 +211,10 @@ def test_export_stage_and_formats(edgectl):
     r = edgectl("api", "export", "st", "--stage", "nope", check=1)
     assert "NOT_FOUND" in r.stderr
     r = edgectl("api", "export", "st", "--format", "xml", check=2)
+    # -o yaml is the export's own format, and a usage error anywhere else.
+    assert yaml.safe_load(edgectl("api", "export", "st", "-o", "yaml").stdout) == full
+    r = edgectl("-o", "yaml", "api", "list", check=2)
+    assert "only `api export`" in r.stderr
 
 
 def test_aws_export_with_upstream(edgectl):
