@@ -7,7 +7,7 @@
 struct cp_ctx;
 
 /* Registers every Admin method on cp->rpc (before edge_rpc_server_start()), each guarded by
- * cp_api_auth. TestRoute is left out until its issue lands: the layer answers UNIMPLEMENTED.
+ * cp_api_auth; unknown methods get UNIMPLEMENTED from the layer.
  * Returns 0 or the first registration error. */
 int cp_api_register(struct cp_ctx *cp);
 
