@@ -115,8 +115,22 @@ log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 # One line, tabs and newlines flattened, bounded: reasons end up in a TSV and a table.
 one_line() { tr '\t\n' '  ' | cut -c1-300; }
 
+# A port below the kernel's ephemeral range that binds now and was not handed out before in
+# this run (two port-0 binds in a row can return the same port).
+USED_PORTS=" "
+# free_port VAR sets VAR (not $(free_port): a subshell would forget what it handed out).
 free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    local _fp
+    while :; do
+        _fp=$((12000 + RANDOM % 20000))
+        case $USED_PORTS in *" $_fp "*) continue ;; esac
+        if "$PY" -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' \
+            "$_fp" 2>/dev/null; then
+            USED_PORTS="$USED_PORTS$_fp "
+            printf -v "$1" '%s' "$_fp"
+            return
+        fi
+    done
 }
 
 # start_bg NAME CMD...: starts CMD in the background, logs to $TMP/NAME.log, sets LAST_PID.
@@ -249,7 +263,7 @@ log "backend on 127.0.0.1:$BACKEND_PORT (pid $BACKEND_PID)"
 start_nginx() {
     command -v nginx >/dev/null || { set_status nginx unavailable "nginx not installed"; return; }
     local dir=$TMP/nginx port
-    port=$(free_port)
+    free_port port
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
@@ -307,7 +321,7 @@ EOF
 start_haproxy() {
     command -v haproxy >/dev/null || { set_status haproxy unavailable "haproxy not installed"; return; }
     local dir=$TMP/haproxy port
-    port=$(free_port)
+    free_port port
     mkdir -p "$dir"
     cat >"$dir/haproxy.cfg" <<EOF
 global
@@ -368,7 +382,7 @@ start_edge() {
     [ -n "$CP_BIN" ] || { set_status edge unavailable "no edge-controlplane under $EDGE_BUILD"; return; }
     [ -n "$EDGECTL" ] || { set_status edge unavailable "no edgectl under $EDGE_BUILD"; return; }
     mkdir -p "$dir/cache"
-    CP_PORT=$(free_port)
+    free_port CP_PORT
     # The control plane is off the request path: it goes with the client, not the proxy.
     start_bg edge-controlplane "${PIN_CLIENT[@]}" "$CP_BIN" --db "$dir/edge.db" \
         --listen "127.0.0.1:$CP_PORT" --token-file "$dir/admin.token"
@@ -402,8 +416,8 @@ start_edge() {
         set_status edge unavailable "edgectl deploy failed: $(cat "$TMP/edgectl.err")"
         return
     fi
-    port=$(free_port)
-    admin_port=$(free_port)
+    free_port port
+    free_port admin_port
     start_bg edge-dataplane "${PIN_SERVER[@]}" "$dp" --control-plane "127.0.0.1:$CP_PORT" \
         --listen "127.0.0.1:$port" --workers 1 --admin "127.0.0.1:$admin_port" \
         --cache-dir "$dir/cache" --node-id bench --idle-timeout-ms 120000

@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import queue
+import random
 import signal
 import socket
 import socketserver
@@ -58,11 +59,28 @@ def require(binary):
     return str(binary)
 
 
+_handed_out_ports = set()
+
+
 def free_port():
-    """A port that was free a moment ago (for binaries that cannot bind port 0 themselves)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that is free now and that no other caller in this session got.
+
+    Binding port 0 twice can return the same port once the first socket is closed, and the
+    kernel hands ports of its ephemeral range to outgoing connections at any moment. So pick
+    below that range (32768+ on Linux), check that the port binds, and never repeat one."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(1000):
+        port = rng.randrange(12000, 32000)
+        if port in _handed_out_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out_ports.add(port)
+        return port
+    raise RuntimeError("no free port found in 12000-32000")
 
 
 class ProcessDied(RuntimeError):
