@@ -8,6 +8,7 @@
 #include "route.h"
 #include "validate.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,24 +159,142 @@ expand_stage_vars(const char *tmpl, const Edge__V1__Stage *stage, char *out, siz
     return 0;
 }
 
-/* 0, or -ENOENT with the undefined stage variable in missing (a node answers 500). */
+/* A stage variable's value as a literal target, as dataplane/snapshot/release.c's
+ * dp_release_parse_target() reads it: "host:port" or "http://host[:port][/]". */
+static int
+parse_target(const char *value, char *host, size_t host_len, unsigned *ret_port)
+{
+    const char *p = value;
+    bool scheme = strncmp(p, "http://", 7) == 0;
+
+    if (scheme)
+        p += 7;
+    size_t n = strlen(p);
+    if (scheme && n > 0 && p[n - 1] == '/')
+        n--;
+    const char *h = p, *hend, *colon;
+    bool bracketed = p[0] == '[';
+    if (bracketed) {
+        const char *rb = memchr(p, ']', n);
+        if (!rb)
+            return -EINVAL;
+        h = p + 1;
+        hend = rb;
+        colon = rb + 1 < p + n ? rb + 1 : NULL;
+        if (colon && *colon != ':')
+            return -EINVAL;
+    } else {
+        colon = memchr(p, ':', n);
+        hend = colon ? colon : p + n;
+    }
+    size_t hl = (size_t)(hend - h);
+    if (hl == 0 || hl >= host_len)
+        return -EINVAL;
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!(bracketed ? isxdigit(c) || c == ':' || c == '.' : isalnum(c) || c == '-' || c == '.'))
+            return -EINVAL;
+    }
+    unsigned long port = 80;
+    if (colon) {
+        size_t pl = (size_t)(p + n - colon - 1);
+        if (pl == 0 || pl > 5 || strspn(colon + 1, "0123456789") < pl)
+            return -EINVAL;
+        char digits[6];
+        memcpy(digits, colon + 1, pl);
+        digits[pl] = '\0';
+        port = strtoul(digits, NULL, 10);
+    } else if (!scheme) {
+        return -EINVAL;
+    }
+    if (port == 0 || port > 65535)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *ret_port = (unsigned)port;
+    return 0;
+}
+
+/* The upstream a route's reference gives in this stage, as a node resolves it
+ * (dataplane/snapshot): an upstream's name, or "${stageVariables.NAME}" whose value names an
+ * upstream or gives a literal target ("host:port", "http://host[:port]"). Fills *ret_up (owned)
+ * or host and *ret_port, and says how in note; 0 when there is nothing to show (an unknown
+ * upstream, no stage to take a variable from), -ENXIO with the variable in missing when the
+ * stage does not define it, -EINVAL when its value is neither (nodes answer 500). */
+static int
+resolve_upstream(struct cp_ctx *cp, const char *ref, const Edge__V1__Stage *stage,
+                 Edge__V1__Upstream **ret_up, char *host, size_t host_len, unsigned *ret_port,
+                 char *note, size_t note_len, char *missing, size_t missing_len)
+{
+    static const char var[] = "${stageVariables.";
+    const size_t var_len = sizeof(var) - 1;
+    struct cp_store_err e = {0};
+    size_t n = strlen(ref);
+    const char *name = ref;
+
+    note[0] = '\0';
+    if (n > var_len + 1 && strncmp(ref, var, var_len) == 0 && ref[n - 1] == '}') {
+        const char *vname = ref + var_len;
+        size_t vlen = n - var_len - 1;
+        snprintf(missing, missing_len, "%.*s", (int)vlen, vname);
+        if (!stage) {
+            snprintf(note, note_len, "; its upstream is stage variable \"%s\", resolved per stage",
+                     missing);
+            return 0;
+        }
+        name = NULL;
+        for (size_t i = 0; i < stage->n_variables && !name; i++)
+            if (strlen(stage->variables[i]->key) == vlen &&
+                memcmp(stage->variables[i]->key, vname, vlen) == 0)
+                name = stage->variables[i]->value;
+        if (!name)
+            return -ENXIO;
+        if (cp_store_upstream_get(cp->store, name, ret_up, &e) == 0) {
+            snprintf(note, note_len, "; upstream \"%s\" from stage variable \"%s\"", name, missing);
+            return 0;
+        }
+        if (parse_target(name, host, host_len, ret_port) == 0) {
+            snprintf(note, note_len, "; upstream %s (a literal target) from stage variable \"%s\"",
+                     name, missing);
+            return 0;
+        }
+        return -EINVAL;
+    }
+    if (cp_store_upstream_get(cp->store, name, ret_up, &e) < 0)
+        *ret_up = NULL;
+    return 0;
+}
+
+/* 0, or -ENOENT with the undefined stage variable of the path in missing (a node answers 500),
+ * or resolve_upstream()'s -ENXIO / -EINVAL (500 as well). */
 static int
 set_upstream_url(struct cp_ctx *cp, Edge__V1__TestRouteResponse *out, const Edge__V1__Route *route,
                  const Edge__V1__Stage *stage, const struct edge_route_match *m, const char *path,
-                 size_t path_len, const char *query, char *missing, size_t missing_len)
+                 size_t path_len, const char *query, char *note, size_t note_len, char *missing,
+                 size_t missing_len)
 {
-    char ipath[TEST_PATH_MAX + 256];
+    char ipath[TEST_PATH_MAX + 256], host[256] = "";
     int vr = 0;
-    struct cp_store_err e = {0};
+    unsigned port = 0;
     Edge__V1__Upstream *up = NULL;
     char upath[TEST_PATH_MAX + 256], url[TEST_PATH_MAX + 512];
     const Edge__V1__Integration *ig = route->integration;
 
-    if (!ig || !ig->upstream[0] || cp_store_upstream_get(cp->store, ig->upstream, &up, &e) < 0 ||
-        up->n_targets == 0) {
-        edge_pb_free(up);
+    note[0] = '\0';
+    if (!ig || !ig->upstream[0])
         return 0;
+    int ur = resolve_upstream(cp, ig->upstream, stage, &up, host, sizeof(host), &port, note,
+                              note_len, missing, missing_len);
+    if (ur < 0)
+        return ur;
+    if (up && up->n_targets > 0) {
+        snprintf(host, sizeof(host), "%s", up->targets[0]->host);
+        port = up->targets[0]->port;
     }
+    bool tls = up && up->tls;
+    edge_pb_free(up);
+    if (!host[0])
+        return 0;
     if (ig->path[0]) {
         vr = stage ? expand_stage_vars(ig->path, stage, ipath, sizeof(ipath), missing, missing_len)
                    : -EINVAL; /* no stage: shown as written */
@@ -186,12 +305,10 @@ set_upstream_url(struct cp_ctx *cp, Edge__V1__TestRouteResponse *out, const Edge
     } else {
         snprintf(upath, sizeof(upath), "%.*s", (int)path_len, path);
     }
-    const Edge__V1__Target *t = up->targets[0];
-    bool v6 = strchr(t->host, ':') != NULL;
-    snprintf(url, sizeof(url), "%s://%s%s%s:%u%s%s%s", up->tls ? "https" : "http", v6 ? "[" : "",
-             t->host, v6 ? "]" : "", t->port, upath, query ? "?" : "", query ? query : "");
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof(url), "%s://%s%s%s:%u%s%s%s", tls ? "https" : "http", v6 ? "[" : "", host,
+             v6 ? "]" : "", port, upath, query ? "?" : "", query ? query : "");
     out->upstream_url = edge_pb_strdup(url);
-    edge_pb_free(up);
     return vr == -ENOENT ? -ENOENT : 0;
 }
 
@@ -263,18 +380,27 @@ cp_api_test_route(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
             p->value = edge_pb_strndup(m.params[i].value, m.params[i].value_len);
             edge_pb_append((void ***)&out->params, &out->n_params, p);
         }
-        char missing[80] = "";
-        bool undef = set_upstream_url(cp, out, r, stage, &m, in->path, path_len, q ? q + 1 : NULL,
-                                      missing, sizeof(missing)) == -ENOENT;
-        snprintf(reason, sizeof(reason), "%s %s answers (route %s) in %s%s%s", r->method, r->path,
-                 r->id, source, r->host[0] ? ", for host " : "", r->host);
-        if (undef) {
-            size_t n = strlen(reason);
+        char missing[80] = "", note[256];
+        int ur = set_upstream_url(cp, out, r, stage, &m, in->path, path_len, q ? q + 1 : NULL, note,
+                                  sizeof(note), missing, sizeof(missing));
+        snprintf(reason, sizeof(reason), "%s %s answers (route %s) in %s%s%s%s", r->method, r->path,
+                 r->id, source, r->host[0] ? ", for host " : "", r->host, note);
+        size_t n = strlen(reason);
+        if (ur == -ENXIO)
+            snprintf(reason + n, sizeof(reason) - n,
+                     "; but its upstream is stage variable \"%s\", which the stage does not "
+                     "define: nodes answer 500",
+                     missing);
+        else if (ur == -ENOENT)
             snprintf(reason + n, sizeof(reason) - n,
                      "; but its integration path uses stage variable \"%s\", which the stage "
                      "does not define: nodes answer 500",
                      missing);
-        }
+        else if (ur == -EINVAL)
+            snprintf(reason + n, sizeof(reason) - n,
+                     "; but its upstream is stage variable \"%s\", whose value names no upstream "
+                     "and is not host:port or http://host[:port]: nodes answer 500",
+                     missing);
         break;
     }
     case 405: {

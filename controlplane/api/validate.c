@@ -340,6 +340,55 @@ template_has_param(const char *template, const char *name, size_t len)
     return false;
 }
 
+#define STAGE_VAR     "${stageVariables."
+#define STAGE_VAR_LEN (sizeof(STAGE_VAR) - 1)
+
+/* A "${stageVariables.NAME}" at s + i (s[i] is '$', s[i + 1] '{'): its length, or -EINVAL with
+ * the message. */
+static int
+check_stage_var(const char *field, const char *s, size_t i, size_t *ret_len, char *err,
+                size_t err_len)
+{
+    const char *end = strchr(s + i, '}');
+    size_t len = end ? (size_t)(end - s) - i - STAGE_VAR_LEN : 0;
+
+    if (!end || strncmp(s + i, STAGE_VAR, STAGE_VAR_LEN) != 0 || len == 0 ||
+        len > CP_MAX_VARIABLE_NAME_LEN)
+        return fail(err, err_len, "%s: '${' at offset %zu: expected ${stageVariables.NAME}", field,
+                    i);
+    for (size_t k = i + STAGE_VAR_LEN; k < i + STAGE_VAR_LEN + len; k++)
+        if (!isalnum((unsigned char)s[k]) && s[k] != '_')
+            return fail(err, err_len, "%s: bad stage variable name at offset %zu", field, i);
+    *ret_len = (size_t)(end - s) + 1 - i;
+    return 0;
+}
+
+int
+cp_validate_upstream_ref(const char *field, const char *ref, char *err, size_t err_len)
+{
+    size_t n = ref ? strlen(ref) : 0, vlen;
+
+    if (n == 0)
+        return fail(err, err_len, "%s: required", field);
+    const char *dollar = strchr(ref, '$');
+    if (!dollar)
+        return cp_validate_name(field, ref, err, err_len);
+    if (dollar != ref || ref[1] != '{')
+        return fail(err, err_len,
+                    "%s: an upstream name, or one stage variable as the whole upstream "
+                    "(${stageVariables.NAME})",
+                    field);
+    int r = check_stage_var(field, ref, 0, &vlen, err, err_len);
+    if (r < 0)
+        return r;
+    if (vlen != n)
+        return fail(err, err_len,
+                    "%s: nothing may follow ${stageVariables.NAME} (offset %zu): the variable "
+                    "gives the whole upstream",
+                    field, vlen);
+    return 0;
+}
+
 static int
 check_integration_path(const char *path, const char *route_path, char *err, size_t err_len)
 {
@@ -357,19 +406,11 @@ check_integration_path(const char *path, const char *route_path, char *err, size
         if (is_ctl(c) || c == ' ' || c == '#' || c == '?')
             return fail(err, err_len, "%s: invalid character at offset %zu", field, i);
         if (c == '$' && path[i + 1] == '{') { /* substituted per stage by the data plane */
-            static const char var[] = "${stageVariables.";
-            const size_t var_len = sizeof(var) - 1;
-            const char *end = strchr(path + i, '}');
-            size_t len = end ? (size_t)(end - path) - i - var_len : 0;
-            if (!end || strncmp(path + i, var, var_len) != 0 || len == 0 ||
-                len > CP_MAX_VARIABLE_NAME_LEN)
-                return fail(err, err_len, "%s: '${' at offset %zu: expected ${stageVariables.NAME}",
-                            field, i);
-            for (size_t k = i + var_len; k < i + var_len + len; k++)
-                if (!isalnum((unsigned char)path[k]) && path[k] != '_')
-                    return fail(err, err_len, "%s: bad stage variable name at offset %zu", field,
-                                i);
-            i = (size_t)(end - path);
+            size_t vlen;
+            int r = check_stage_var(field, path, i, &vlen, err, err_len);
+            if (r < 0)
+                return r;
+            i += vlen - 1;
             continue;
         }
         if (c == '}')
@@ -382,7 +423,9 @@ check_integration_path(const char *path, const char *route_path, char *err, size
         size_t len = (size_t)(close - path) - i - 1;
         if (len == 0 || memchr(path + i + 1, '{', len))
             return fail(err, err_len, "%s: bad parameter at offset %zu", field, i);
-        if (!template_has_param(route_path, path + i + 1, len))
+        /* {proxy+} may be written as in the route path: the node expands both alike. */
+        size_t nlen = len > 1 && path[i + len] == '+' ? len - 1 : len;
+        if (!template_has_param(route_path, path + i + 1, nlen))
             return fail(err, err_len,
                         "%s: parameter at offset %zu is not a parameter of "
                         "route.path",
@@ -422,7 +465,8 @@ cp_validate_route(Edge__V1__Route *route, bool need_id, char *err, size_t err_le
     const Edge__V1__Integration *ig = route->integration;
     if (!ig || !ig->upstream || !*ig->upstream)
         return fail(err, err_len, "route.integration.upstream: required");
-    if ((r = cp_validate_name("route.integration.upstream", ig->upstream, err, err_len)) < 0)
+    if ((r = cp_validate_upstream_ref("route.integration.upstream", ig->upstream, err, err_len)) <
+        0)
         return r;
     if ((r = check_integration_path(ig->path, route->path, err, err_len)) < 0)
         return r;

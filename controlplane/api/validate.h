@@ -46,6 +46,9 @@
 
 /* [a-z0-9][a-z0-9._-]{0,62} */
 int cp_validate_name(const char *field, const char *name, char *err, size_t err_len);
+/* A route's upstream: an upstream name, or "${stageVariables.NAME}" (the whole string; the
+ * stage's value names an upstream or gives host:port, resolved by each node per stage). */
+int cp_validate_upstream_ref(const char *field, const char *ref, char *err, size_t err_len);
 /* A host name (RFC 1123 labels) or an IPv4/IPv6 literal (IPv6 bare or in brackets). */
 int cp_validate_host(const char *field, const char *host, char *err, size_t err_len);
 int cp_validate_port(const char *field, uint32_t port, char *err, size_t err_len);

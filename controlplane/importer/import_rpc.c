@@ -27,7 +27,8 @@ cp_api_import_api(void *ctx, const struct edge_rpc_call *call, const ProtobufCMe
         cp_api_invalid(st, cp_validate_name("name", in->name, err, sizeof(err)), err))
         return;
     if (in->upstream && *in->upstream &&
-        cp_api_invalid(st, cp_validate_name("upstream", in->upstream, err, sizeof(err)), err))
+        cp_api_invalid(st, cp_validate_upstream_ref("upstream", in->upstream, err, sizeof(err)),
+                       err))
         return;
     if (in->mode != EDGE__V1__IMPORT_MODE__IMPORT_MODE_CREATE &&
         in->mode != EDGE__V1__IMPORT_MODE__IMPORT_MODE_OVERWRITE &&

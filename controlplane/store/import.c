@@ -209,7 +209,7 @@ write_route(struct cp_store *st, int64_t api_id, const Edge__V1__Route *in, cons
             bool update, const char *shape, struct cp_store_err *err)
 {
     int64_t upstream_id;
-    int r = cp_db_upstream_id(st, in->integration->upstream, &upstream_id, err);
+    int r = cp_db_route_upstream(st, in->integration->upstream, &upstream_id, err);
 
     if (r < 0)
         return r;
@@ -219,21 +219,25 @@ write_route(struct cp_store *st, int64_t api_id, const Edge__V1__Route *in, cons
                            " upstream_id = ?4, integration_path = ?5, integration_timeout_ms = ?6,"
                            " api_key_required = ?7, operation_id = ?8, summary = ?9,"
                            " api_key_in = ?10, api_key_name = ?11, auth_requirements = ?12,"
-                           " updated_at = ?13 WHERE id = ?14");
+                           " updated_at = ?13, upstream_ref = ?16 WHERE id = ?14");
     else
         s = cp_db_stmt(st, "INSERT INTO routes (method, path, shape, upstream_id,"
                            " integration_path, integration_timeout_ms, api_key_required,"
                            " operation_id, summary, api_key_in, api_key_name, auth_requirements,"
                            " updated_at, id, api_id, host, headers, authorizer, max_body_bytes,"
-                           " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                           " ?12, ?13, ?14, ?15, '', '[]', '', 0, ?13)");
+                           " created_at, upstream_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                           " ?9, ?10, ?11, ?12, ?13, ?14, ?15, '', '[]', '', 0, ?13, ?16)");
     if (!s)
         return cp_db_fail(st, err, "import route");
     char *auth = auth_json(in);
     (void)cp_db_bind_text(s, 1, in->method);
     (void)cp_db_bind_text(s, 2, in->path);
     (void)cp_db_bind_text(s, 3, shape);
-    (void)sqlite3_bind_int64(s, 4, upstream_id);
+    if (upstream_id) /* 0: a stage variable, kept in upstream_ref */
+        (void)sqlite3_bind_int64(s, 4, upstream_id);
+    else
+        (void)sqlite3_bind_null(s, 4);
+    (void)cp_db_bind_text(s, 16, upstream_id ? "" : in->integration->upstream);
     (void)cp_db_bind_text(s, 5, in->integration->path);
     (void)sqlite3_bind_int64(s, 6, in->integration->timeout_ms);
     (void)sqlite3_bind_int(s, 7, in->api_key_required ? 1 : 0);

@@ -156,6 +156,9 @@ insert_deployment(struct cp_store *st, int64_t api_id, const char *id, const cha
         return r;
     for (size_t i = 0; i < routes->n_routes; i++) {
         const Edge__V1__Route *rt = routes->routes[i];
+        /* A stage variable is no upstream of its own: each stage's value says which. */
+        if (rt->integration && cp_db_is_stage_var(rt->integration->upstream))
+            continue;
         s = cp_db_stmt(st, "INSERT OR IGNORE INTO deployment_upstreams (deployment_id, upstream)"
                            " VALUES (?, ?)");
         if (!s)

@@ -11,11 +11,41 @@
 #include <string.h>
 
 #define ROUTE_COLUMNS                                                                              \
-    "SELECT r.id, a.name, r.method, r.path, r.host, r.headers, u.name, r.integration_path,"        \
-    " r.integration_timeout_ms, r.api_key_required, r.authorizer, r.max_body_bytes,"               \
-    " r.throttle_rate, r.throttle_burst, r.created_at, r.updated_at, r.operation_id,"              \
-    " r.summary, r.api_key_in, r.api_key_name, r.auth_requirements"                                \
-    " FROM routes r JOIN apis a ON a.id = r.api_id JOIN upstreams u ON u.id = r.upstream_id "
+    "SELECT r.id, a.name, r.method, r.path, r.host, r.headers, coalesce(u.name, r.upstream_ref),"  \
+    " r.integration_path, r.integration_timeout_ms, r.api_key_required, r.authorizer,"             \
+    " r.max_body_bytes, r.throttle_rate, r.throttle_burst, r.created_at, r.updated_at,"            \
+    " r.operation_id, r.summary, r.api_key_in, r.api_key_name, r.auth_requirements"                \
+    " FROM routes r JOIN apis a ON a.id = r.api_id LEFT JOIN upstreams u ON u.id = r.upstream_id "
+
+#define STAGE_VAR "${stageVariables."
+
+bool
+cp_db_is_stage_var(const char *ref)
+{
+    return ref && strncmp(ref, STAGE_VAR, sizeof(STAGE_VAR) - 1) == 0;
+}
+
+int
+cp_db_route_upstream(struct cp_store *st, const char *ref, int64_t *ret_id,
+                     struct cp_store_err *err)
+{
+    if (cp_db_is_stage_var(ref)) {
+        *ret_id = 0;
+        return 0;
+    }
+    return cp_db_upstream_id(st, ref, ret_id, err);
+}
+
+/* Binds a route's upstream: the row (param) or the stage-variable reference (param_ref). */
+static void
+bind_upstream(sqlite3_stmt *s, int param, int param_ref, int64_t upstream_id, const char *ref)
+{
+    if (upstream_id)
+        (void)sqlite3_bind_int64(s, param, upstream_id);
+    else
+        (void)sqlite3_bind_null(s, param);
+    (void)cp_db_bind_text(s, param_ref, upstream_id ? "" : ref);
+}
 
 /* "/pets/{id}/{proxy+}" -> "/pets/{}/{+}". Returns an owned string. */
 static char *
@@ -223,7 +253,7 @@ check_duplicate(struct cp_store *st, int64_t api_id, const char *api, const Edge
     return r;
 }
 
-/* Binds parameters 1..14 shared by INSERT and UPDATE. */
+/* Binds parameters 1..14, 17..20 and 22 shared by INSERT and UPDATE. */
 static void
 bind_route(sqlite3_stmt *s, const Edge__V1__Route *in, int64_t upstream_id, const char *shape,
            const char *headers, int64_t now)
@@ -235,7 +265,7 @@ bind_route(sqlite3_stmt *s, const Edge__V1__Route *in, int64_t upstream_id, cons
     (void)cp_db_bind_text(s, 3, shape);
     (void)cp_db_bind_text(s, 4, in->host);
     (void)cp_db_bind_text(s, 5, headers);
-    (void)sqlite3_bind_int64(s, 6, upstream_id);
+    bind_upstream(s, 6, 22, upstream_id, ig->upstream);
     (void)cp_db_bind_text(s, 7, ig->path);
     (void)sqlite3_bind_int64(s, 8, ig->timeout_ms);
     (void)sqlite3_bind_int(s, 9, in->api_key_required ? 1 : 0);
@@ -272,7 +302,7 @@ route_write(struct cp_store *st, const char *actor, const Edge__V1__Route *in, c
     r = cp_db_api_id(st, in->api, &api_id, err);
     if (r < 0)
         goto fail;
-    r = cp_db_upstream_id(st, in->integration->upstream, &upstream_id, err);
+    r = cp_db_route_upstream(st, in->integration->upstream, &upstream_id, err);
     if (r < 0)
         goto fail;
     if (self_id) {
@@ -320,16 +350,16 @@ route_write(struct cp_store *st, const char *actor, const Edge__V1__Route *in, c
                        " integration_timeout_ms = ?8, api_key_required = ?9,"
                        " authorizer = ?10, max_body_bytes = ?11, throttle_rate = ?12,"
                        " throttle_burst = ?13, updated_at = ?14, operation_id = ?17, summary = ?18,"
-                       " api_key_in = ?19, api_key_name = ?20, auth_requirements = ?21"
-                       " WHERE id = ?15");
+                       " api_key_in = ?19, api_key_name = ?20, auth_requirements = ?21,"
+                       " upstream_ref = ?22 WHERE id = ?15");
     else
         s = cp_db_stmt(st, "INSERT INTO routes (method, path, shape, host, headers, upstream_id,"
                            " integration_path, integration_timeout_ms, api_key_required,"
                            " authorizer, max_body_bytes, throttle_rate, throttle_burst,"
                            " updated_at, id, api_id, created_at, operation_id, summary, api_key_in,"
-                           " api_key_name, auth_requirements)"
+                           " api_key_name, auth_requirements, upstream_ref)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                           " ?15, ?16, ?14, ?17, ?18, ?19, ?20, ?21)");
+                           " ?15, ?16, ?14, ?17, ?18, ?19, ?20, ?21, ?22)");
     if (!s) {
         r = cp_db_fail(st, err, "write route");
         goto fail;

@@ -358,6 +358,56 @@ const char *const cp_store_migrations[] = {
     "CREATE TRIGGER changes_plan_stages_d AFTER DELETE ON plan_stages BEGIN"
     "  INSERT INTO changes (type, id) SELECT 7, name FROM usage_plans WHERE id = OLD.plan_id;"
     "  END;",
+
+    /* Stage variables as a route's upstream ("${stageVariables.backend}", resolved by each
+     * node per stage): such a route has no upstream row, so upstream_id becomes nullable and
+     * upstream_ref holds the reference instead (exactly one of the two is set). SQLite cannot
+     * drop a NOT NULL in place: the table is rebuilt (nothing references routes) and its
+     * index and triggers made again as they were. */
+    "CREATE TABLE routes_new ("
+    "  id TEXT PRIMARY KEY,"
+    "  api_id INTEGER NOT NULL REFERENCES apis(id) ON DELETE CASCADE,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  shape TEXT NOT NULL,"
+    "  host TEXT NOT NULL,"
+    "  headers TEXT NOT NULL,"
+    "  upstream_id INTEGER REFERENCES upstreams(id),"
+    "  integration_path TEXT NOT NULL,"
+    "  integration_timeout_ms INTEGER NOT NULL,"
+    "  api_key_required INTEGER NOT NULL,"
+    "  authorizer TEXT NOT NULL,"
+    "  max_body_bytes INTEGER NOT NULL,"
+    "  throttle_rate REAL,"
+    "  throttle_burst INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  operation_id TEXT NOT NULL DEFAULT '',"
+    "  summary TEXT NOT NULL DEFAULT '',"
+    "  api_key_in TEXT NOT NULL DEFAULT '',"
+    "  api_key_name TEXT NOT NULL DEFAULT '',"
+    "  auth_requirements TEXT NOT NULL DEFAULT '[]',"
+    "  upstream_ref TEXT NOT NULL DEFAULT '',"
+    "  CHECK ((upstream_id IS NULL) = (upstream_ref <> '')),"
+    "  UNIQUE (api_id, host, method, shape));"
+    "INSERT INTO routes_new (id, api_id, method, path, shape, host, headers, upstream_id,"
+    "  integration_path, integration_timeout_ms, api_key_required, authorizer, max_body_bytes,"
+    "  throttle_rate, throttle_burst, created_at, updated_at, operation_id, summary, api_key_in,"
+    "  api_key_name, auth_requirements)"
+    "  SELECT id, api_id, method, path, shape, host, headers, upstream_id, integration_path,"
+    "  integration_timeout_ms, api_key_required, authorizer, max_body_bytes, throttle_rate,"
+    "  throttle_burst, created_at, updated_at, operation_id, summary, api_key_in, api_key_name,"
+    "  auth_requirements FROM routes;"
+    "DROP TABLE routes;"
+    "ALTER TABLE routes_new RENAME TO routes;"
+    "CREATE INDEX routes_upstream ON routes(upstream_id);"
+    "CREATE TRIGGER changes_routes_i AFTER INSERT ON routes BEGIN"
+    "  INSERT INTO changes (type, id) SELECT 1, name FROM apis WHERE id = NEW.api_id; END;"
+    "CREATE TRIGGER changes_routes_u AFTER UPDATE OF api_id ON routes BEGIN"
+    "  INSERT INTO changes (type, id) SELECT 1, name FROM apis"
+    "    WHERE id IN (OLD.api_id, NEW.api_id); END;"
+    "CREATE TRIGGER changes_routes_d AFTER DELETE ON routes BEGIN"
+    "  INSERT INTO changes (type, id) SELECT 1, name FROM apis WHERE id = OLD.api_id; END;",
 };
 
 const int cp_store_n_migrations = sizeof(cp_store_migrations) / sizeof(cp_store_migrations[0]);

@@ -65,6 +65,13 @@ int64_t cp_store_now(void);
 
 /* Row ids by name: 0, or -ENOENT with a message naming the object. */
 int cp_db_api_id(struct cp_store *st, const char *name, int64_t *ret_id, struct cp_store_err *err);
+/* true for a route's upstream given as "${stageVariables.NAME}" (validated by the API). */
+bool cp_db_is_stage_var(const char *ref);
+/* A route's upstream reference: *ret_id (the upstream's row) for a name, or 0 with *ret_id = 0
+ * for "${stageVariables.NAME}" (no row: each node resolves it per stage); -ENOENT when the
+ * named upstream does not exist. */
+int cp_db_route_upstream(struct cp_store *st, const char *ref, int64_t *ret_id,
+                         struct cp_store_err *err);
 int cp_db_upstream_id(struct cp_store *st, const char *name, int64_t *ret_id,
                       struct cp_store_err *err);
 int cp_db_stage_id(struct cp_store *st, const char *api, const char *name, int64_t *ret_id,

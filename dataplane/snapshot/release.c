@@ -3,7 +3,10 @@
 #include "snapshot/snapshot.h"
 #include "upstream/lb_p2c.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VAR_OPEN     "${stageVariables."
@@ -15,8 +18,8 @@ dp_release_uses_vars(const char *tmpl)
     return tmpl && strstr(tmpl, VAR_OPEN) != NULL;
 }
 
-static const char *
-stage_var(const Edge__V1__Stage *stage, const char *name, size_t len)
+const char *
+dp_release_var(const Edge__V1__Stage *stage, const char *name, size_t len)
 {
     for (size_t i = 0; stage && i < stage->n_variables; i++) {
         const Edge__V1__Stage__VariablesEntry *v = stage->variables[i];
@@ -45,7 +48,7 @@ dp_release_expand(const char *tmpl, const Edge__V1__Stage *stage, char *out, siz
         const char *name = v + VAR_OPEN_LEN;
         const char *close = strchr(name, '}');
         size_t len = close ? (size_t)(close - name) : strlen(name);
-        const char *value = close ? stage_var(stage, name, len) : NULL;
+        const char *value = close ? dp_release_var(stage, name, len) : NULL;
         if (!value) {
             *ret_name = name;
             *ret_name_len = len;
@@ -59,6 +62,87 @@ dp_release_expand(const char *tmpl, const Edge__V1__Stage *stage, char *out, siz
         p = close + 1;
     }
     out[o] = '\0';
+    return 0;
+}
+
+bool
+dp_release_upstream_var(const char *ref, const char **ret_name, size_t *ret_len)
+{
+    size_t n = ref ? strlen(ref) : 0;
+
+    if (n <= VAR_OPEN_LEN + 1 || strncmp(ref, VAR_OPEN, VAR_OPEN_LEN) != 0 || ref[n - 1] != '}')
+        return false;
+    const char *name = ref + VAR_OPEN_LEN;
+    size_t len = n - VAR_OPEN_LEN - 1;
+    if (memchr(name, '}', len))
+        return false;
+    *ret_name = name;
+    *ret_len = len;
+    return true;
+}
+
+/* A host name or IPv4 literal: letters, digits, '-' and '.'; an IPv6 literal in brackets. */
+static bool
+target_host_ok(const char *h, size_t n, bool bracketed)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        bool ok =
+            bracketed ? isxdigit(c) || c == ':' || c == '.' : isalnum(c) || c == '-' || c == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+int
+dp_release_parse_target(const char *value, char *host, size_t host_len, uint16_t *ret_port)
+{
+    const char *p = value;
+    bool scheme = strncmp(p, "http://", 7) == 0;
+
+    if (scheme)
+        p += 7;
+    size_t n = strlen(p);
+    if (scheme && n > 0 && p[n - 1] == '/')
+        n--;
+    const char *h = p, *hend, *colon;
+    bool bracketed = p[0] == '[';
+    if (bracketed) {
+        const char *rb = memchr(p, ']', n);
+        if (!rb)
+            return -EINVAL;
+        h = p + 1;
+        hend = rb;
+        colon = rb + 1 < p + n ? rb + 1 : NULL;
+        if (colon && *colon != ':')
+            return -EINVAL;
+    } else {
+        colon = memchr(p, ':', n);
+        hend = colon ? colon : p + n;
+    }
+    size_t hl = (size_t)(hend - h);
+    if (!target_host_ok(h, hl, bracketed) || hl >= host_len)
+        return -EINVAL;
+    unsigned long port = 80;
+    if (colon) {
+        size_t pl = (size_t)(p + n - colon - 1);
+        if (pl == 0 || pl > 5 || strspn(colon + 1, "0123456789") < pl)
+            return -EINVAL;
+        char digits[6];
+        memcpy(digits, colon + 1, pl);
+        digits[pl] = '\0';
+        port = strtoul(digits, NULL, 10);
+    } else if (!scheme) {
+        return -EINVAL; /* "host" alone would be an upstream name nobody defined */
+    }
+    if (port == 0 || port > 65535)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *ret_port = (uint16_t)port;
     return 0;
 }
 

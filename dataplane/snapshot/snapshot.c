@@ -243,7 +243,88 @@ route_int_path(struct dp_snapshot *s, const Edge__V1__Stage *stage, const char *
         snprintf(msg, sizeof(msg), "stage variables make a bad integration path: %s", cerr);
     else
         return buf;
-    r->error = dp_arena_strdup(&s->arena, msg);
+    if (!r->error) /* the upstream's error, when there is one, is the one to report */
+        r->error = dp_arena_strdup(&s->arena, msg);
+    return NULL;
+}
+
+/* The implicit upstream for host:port, made the first time a route of this snapshot uses it.
+ * NULL with *ret_err (-ENOMEM, or -EINVAL when the target does not compile). */
+static const struct dp_upstream *
+implicit_upstream(struct dp_snapshot *s, struct dp_registries *reg, const char *host, uint16_t port,
+                  int *ret_err)
+{
+    char name[300], cerr[200];
+    /* '=' never starts an upstream name: the LB state of the two cannot mix. */
+    (void)snprintf(name, sizeof(name), strchr(host, ':') ? "=[%s]:%u" : "=%s:%u", host, port);
+    for (struct dp_implicit_upstream *i = s->implicit; i; i = i->next)
+        if (strcmp(i->up.name, name) == 0)
+            return &i->up;
+    struct dp_implicit_upstream *iu = ANEW(s, struct dp_implicit_upstream, 1);
+    if (!iu) {
+        *ret_err = -ENOMEM;
+        return NULL;
+    }
+    Edge__V1__Target t = EDGE__V1__TARGET__INIT, *tp = &t;
+    t.host = (char *)host;
+    t.port = port;
+    t.weight = 1;
+    Edge__V1__Upstream u = EDGE__V1__UPSTREAM__INIT;
+    u.name = name;
+    u.targets = &tp;
+    u.n_targets = 1;
+    int e = compile_upstream(s, reg, &u, &iu->up, cerr, sizeof(cerr));
+    if (e < 0) {
+        *ret_err = e;
+        return NULL;
+    }
+    iu->next = s->implicit;
+    s->implicit = iu;
+    return &iu->up;
+}
+
+/* A route whose upstream is "${stageVariables.NAME}": the upstream the stage's value names,
+ * or the implicit upstream of the literal target it gives. NULL with r->error set when the
+ * variable is undefined or its value is neither (the route answers 500); NULL without
+ * (-ENOMEM in *ret_err) when out of memory. */
+static const struct dp_upstream *
+route_var_upstream(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__Stage *stage,
+                   const char *name, size_t name_len, struct dp_route *r, int *ret_err)
+{
+    char msg[320], host[256];
+    uint16_t port;
+    int n = (int)(name_len > 64 ? 64 : name_len);
+    const char *sa = stage ? stage->api : "?", *sn = stage ? stage->name : "?";
+
+    *ret_err = 0;
+    const char *value = dp_release_var(stage, name, name_len);
+    if (!value) {
+        (void)snprintf(msg, sizeof(msg),
+                       "stage variable \"%.*s\" (the route's upstream) is not defined in stage "
+                       "%s/%s",
+                       n, name, sa, sn);
+    } else {
+        const struct dp_upstream *u = find_upstream(s, value);
+        if (u)
+            return u;
+        if (dp_release_parse_target(value, host, sizeof(host), &port) == 0) {
+            int e = 0;
+            u = implicit_upstream(s, reg, host, port, &e);
+            if (u)
+                return u;
+            if (e != -EINVAL) {
+                *ret_err = e;
+                return NULL;
+            }
+        }
+        /* The value is not shown: the message goes to clients, the value may be internal. */
+        (void)snprintf(msg, sizeof(msg),
+                       "stage variable \"%.*s\" of stage %s/%s names no upstream and is not "
+                       "host:port or http://host[:port]",
+                       n, name, sa, sn);
+    }
+    if (!(r->error = dp_arena_strdup(&s->arena, msg)))
+        *ret_err = -ENOMEM;
     return NULL;
 }
 
@@ -261,10 +342,19 @@ compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__
     const char *path = rt->path ? rt->path : "";
     if (!rt->integration || !rt->integration->upstream || !rt->integration->upstream[0])
         return fail(err, err_len, "route %s %s: no integration upstream", method, path);
-    r->upstream = find_upstream(s, rt->integration->upstream);
-    if (!r->upstream)
-        return fail(err, err_len, "route %s %s: unknown upstream \"%s\"", method, path,
-                    rt->integration->upstream);
+    const char *var;
+    size_t var_len;
+    if (dp_release_upstream_var(rt->integration->upstream, &var, &var_len)) {
+        int e;
+        r->upstream = route_var_upstream(s, reg, stage, var, var_len, r, &e);
+        if (e < 0)
+            return e;
+    } else {
+        r->upstream = find_upstream(s, rt->integration->upstream);
+        if (!r->upstream)
+            return fail(err, err_len, "route %s %s: unknown upstream \"%s\"", method, path,
+                        rt->integration->upstream);
+    }
     if (rt->integration->path && rt->integration->path[0]) {
         if (rt->integration->path[0] != '/')
             return fail(err, err_len, "route %s %s: integration path must start with '/'", method,
@@ -279,8 +369,9 @@ compile_route(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1__
         if (!ipath && !r->error)
             return -ENOMEM;
     }
-    r->timeout_ms =
-        rt->integration->timeout_ms ? rt->integration->timeout_ms : r->upstream->timeout_ms;
+    r->timeout_ms = rt->integration->timeout_ms ? rt->integration->timeout_ms
+                    : r->upstream               ? r->upstream->timeout_ms
+                                                : 30000;
     r->id = dp_arena_strdup(&s->arena, rt->id);
     r->api = dp_arena_strdup(&s->arena, rt->api);
     r->method = dp_arena_strdup(&s->arena, method);
@@ -382,7 +473,9 @@ stage_own_copy(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V1_
     const Edge__V1__Deployment *d = find_deployment_pb(cfg, (*dep)->id);
     bool uses = false;
     for (size_t i = 0; d && i < d->n_routes && !uses; i++)
-        uses = d->routes[i]->integration && dp_release_uses_vars(d->routes[i]->integration->path);
+        uses = d->routes[i]->integration &&
+               (dp_release_uses_vars(d->routes[i]->integration->path) ||
+                dp_release_uses_vars(d->routes[i]->integration->upstream));
     if (!uses)
         return 0;
     size_t n_routes = s->n_routes; /* /config counts each route once */

@@ -65,6 +65,13 @@ struct dp_upstream {
     bool tls; /* not supported yet: requests get 502 rather than plaintext on a TLS port */
 };
 
+/* An upstream no Upstream resource defines: the literal target ("host:port") a stage
+ * variable gives as a route's upstream. One per target per snapshot, default settings. */
+struct dp_implicit_upstream {
+    struct dp_upstream up;
+    struct dp_implicit_upstream *next;
+};
+
 struct dp_header_match {
     const char *name, *value;
     size_t name_len, value_len;
@@ -77,8 +84,9 @@ struct dp_route {
     size_t n_headers;
     const struct dp_upstream *upstream;
     const char *int_path; /* NULL: send the path after the stage base as it is */
-    /* Non-NULL: the route answers 500 with this message (an integration path names a stage
-     * variable the stage does not define; the rest of the snapshot serves). */
+    /* Non-NULL: the route answers 500 with this message (its upstream or integration path
+     * names a stage variable the stage does not define, or one whose value names no
+     * upstream; the rest of the snapshot serves). upstream is NULL then. */
     const char *error;
     const char *deployment_id; /* of the deployment this compile of the route belongs to */
     uint32_t timeout_ms;       /* response timeout; already defaulted from the upstream */
@@ -127,6 +135,7 @@ struct dp_snapshot {
     const char *store_id;
     struct dp_upstream *upstreams;
     size_t n_upstreams;
+    struct dp_implicit_upstream *implicit; /* literal targets from stage variables */
     struct dp_deployment *deployments;
     size_t n_deployments;
     struct dp_stage *stages;
@@ -170,6 +179,16 @@ int dp_snapshot_resolve(const struct dp_snapshot *s, const char *host, size_t ho
 
 /* true when tmpl names a stage variable: "${stageVariables.NAME}". */
 bool dp_release_uses_vars(const char *tmpl);
+/* The value of the stage's variable name[0..len), or NULL when it has none (stage may be
+ * NULL). Borrowed from stage. */
+const char *dp_release_var(const Edge__V1__Stage *stage, const char *name, size_t len);
+/* true when a route's upstream reference is one stage variable, "${stageVariables.NAME}" (the
+ * whole string), with its name (a slice of ref) in *ret_name and *ret_len. */
+bool dp_release_upstream_var(const char *ref, const char **ret_name, size_t *ret_len);
+/* A stage variable's value as a literal target: "host:port" or "http://host[:port][/]" (port
+ * 80 by default; IPv6 in brackets). 0 with the host (without brackets, NUL-terminated) in
+ * host and the port in *ret_port; -EINVAL when value is neither. */
+int dp_release_parse_target(const char *value, char *host, size_t host_len, uint16_t *ret_port);
 /* Copies tmpl into out (NUL-terminated) with every ${stageVariables.NAME} replaced by the
  * stage's value. 0; -ENOENT with the undefined name (a slice of tmpl) in *ret_name and
  * *ret_name_len; -ENOSPC when out is too small. stage may be NULL (no variables). */

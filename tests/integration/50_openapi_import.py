@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 CORPUS = Path("/work/shared/openapi-corpus")
 
@@ -226,3 +227,78 @@ def test_aws_export_with_upstream(edgectl):
     assert 'type "mock" is not supported' in r.stderr
     got = {(x["method"], x["path"]) for x in routes(edgectl, "aws")}
     assert ("OPTIONS", "/pets/{petId}") in got and len(got) == 6
+
+
+AWS_STAGE_VARS = """{
+  "openapi": "3.0.1",
+  "info": {"title": "PetStore", "version": "2024-05-02T09:12:45Z"},
+  "servers": [{"url": "http://ORIGIN/api"}],
+  "paths": {
+    "/pets/{petId}": {
+      "get": {
+        "parameters": [{"name": "petId", "in": "path", "required": true,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "200 response"}},
+        "x-amazon-apigateway-integration": {
+          "httpMethod": "GET", "type": "http_proxy",
+          "uri": "http://${stageVariables.backend}/petstore/pets/{id}",
+          "requestParameters": {"integration.request.path.id": "method.request.path.petId"},
+          "passthroughBehavior": "when_no_match"}
+      }
+    },
+    "/upload": {
+      "post": {
+        "responses": {"200": {"description": "ok"}},
+        "servers": [{"url": "http://{host}:{port}/files", "variables":
+                     {"host": {"default": "127.0.0.1"}, "port": {"default": "UPLOAD_PORT"}}},
+                    {"url": "http://backup.invalid"}]
+      }
+    },
+    "/plain": {"get": {"responses": {"200": {"description": "ok"}}}}
+  }
+}
+"""
+
+
+def test_stage_variable_uris_and_operation_servers(edgectl, echo_factory, dataplanes, cp):
+    """An API exported from AWS with http://${stageVariables.backend}/... integrations, plus
+    an operation with a server of its own, imported, deployed and served."""
+    origin, green, upload = echo_factory("origin"), echo_factory("green"), echo_factory("upload")
+    doc = AWS_STAGE_VARS.replace("ORIGIN", origin.target).replace(
+        "UPLOAD_PORT", upload.target.split(":")[1])
+    r = imp(edgectl, "--name", "aws", "-o", "json", doc=doc)
+    warnings = r.json().get("warnings", [])
+    assert any("#/paths/~1upload/post/servers: 2 servers; the first is used" in w
+               for w in warnings), warnings
+    got = {(x["method"], x["path"]): x["integration"] for x in routes(edgectl, "aws")}
+    assert got[("GET", "/pets/{petId}")]["upstream"] == "${stageVariables.backend}"
+    assert got[("GET", "/pets/{petId}")]["path"] == "/petstore/pets/{petId}"
+    up_name = f"aws-127.0.0.1-{upload.target.split(':')[1]}"
+    assert (got[("POST", "/upload")]["upstream"], got[("POST", "/upload")]["path"]) == \
+        (up_name, "/files/upload")
+    assert (got[("GET", "/plain")]["upstream"], got[("GET", "/plain")]["path"]) == \
+        ("aws-default", "/api/plain")
+    ups = {u["name"] for u in edgectl("-o", "json", "upstream", "list").json()}
+    assert {up_name, "aws-default"} <= ups
+
+    # Importing the same document again changes nothing (same upstream names).
+    r = imp(edgectl, "--name", "aws", "--mode", "overwrite", "--dry-run", "-o", "json", doc=doc)
+    assert {c["action"] for c in r.json()["changes"]} == {"keep"}, r.json()
+
+    edgectl("deploy", "aws", "--stage", "prod")
+    edgectl("stage", "update", "aws", "prod", "--var", f"backend={green.target}")
+    (n,) = dataplanes(1)
+    n.wait_ready()
+    n.wait_revision(int(status(edgectl).get("revision", 0)))
+    r = requests.get(f"{n.url}/aws/prod/pets/5", timeout=5)
+    assert r.status_code == 200 and r.json()["upstream"] == "green"
+    assert r.json()["path"] == "/petstore/pets/5"
+    r = requests.post(f"{n.url}/aws/prod/upload", data=b"x", timeout=5)
+    assert r.json()["upstream"] == "upload" and r.json()["path"] == "/files/upload"
+    assert requests.get(f"{n.url}/aws/prod/plain", timeout=5).json()["upstream"] == "origin"
+
+    # Export keeps the variable; importing the export gives the same routes.
+    out = edgectl("api", "export", "aws", "--format", "json").stdout
+    assert "${stageVariables.backend}" in out
+    imp(edgectl, "--name", "aws-copy", doc=out)
+    assert strip(routes(edgectl, "aws")) == strip(routes(edgectl, "aws-copy"))

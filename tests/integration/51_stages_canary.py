@@ -257,6 +257,78 @@ def test_stage_variables_in_the_upstream_path(edgectl, echo_factory, dataplanes,
     assert "INVALID_ARGUMENT" in r.stderr
 
 
+def test_stage_variables_in_the_upstream(edgectl, echo_factory, dataplanes, admin):
+    """AWS's http://${stageVariables.backend}/...: one deployment, and each stage's variable
+    says where it goes: an upstream's name, or a literal host:port."""
+    blue, green = echo_factory("blue"), echo_factory("green")
+    edgectl("upstream", "create", "blue-svc", "--target", blue.target)
+    edgectl("api", "create", "pets")
+    edgectl("route", "create", "pets", "--method", "GET", "--path", "/pets/{id}", "--upstream",
+            "${stageVariables.backend}", "--upstream-path", "/v1/pets/{id}")
+    edgectl("route", "create", "pets", "--method", "GET", "--path", "/health", "--upstream",
+            "blue-svc")
+    (listed,) = [r for r in edgectl("-o", "json", "route", "list", "pets").json()
+                 if r["path"] == "/pets/{id}"]
+    assert field(listed, "integration")["upstream"] == "${stageVariables.backend}"
+    d = deployment_id(edgectl("deploy", "pets", "--stage", "prod"))
+    edgectl("stage", "update", "pets", "prod", "--var", "backend=blue-svc")
+    edgectl("stage", "create", "pets", "beta", "--deployment", d,
+            "--var", f"backend={green.target}")
+    edgectl("stage", "create", "pets", "qa", "--deployment", d)  # no variable: 500
+    edgectl("stage", "create", "pets", "dev", "--deployment", d, "--var", "backend=nowhere")
+    nodes = dataplanes(2)
+    for n in nodes:
+        n.wait_ready()
+        n.wait_revision(revision(admin))
+
+    for n in nodes:
+        r = get(f"{n.url}/pets/prod/pets/7?x=1")
+        assert r.status_code == 200
+        assert r.json()["upstream"] == "blue" and r.json()["path"] == "/v1/pets/7?x=1"
+        r = get(f"{n.url}/pets/beta/pets/8")
+        assert r.status_code == 200
+        assert r.json()["upstream"] == "green" and r.json()["path"] == "/v1/pets/8"
+        for stage, want in (("qa", "is not defined in stage pets/qa"),
+                            ("dev", "names no upstream and is not host:port")):
+            r = get(f"{n.url}/pets/{stage}/pets/9")
+            assert r.status_code == 500
+            assert "backend" in r.json()["message"] and want in r.json()["message"]
+            # The rest of the stage serves.
+            assert get(f"{n.url}/pets/{stage}/health").json()["upstream"] == "blue"
+    # Keep-alive to the literal target: many requests, all to green.
+    with requests.Session() as s:
+        for _ in range(20):
+            assert s.get(f"{nodes[0].url}/pets/beta/pets/1", timeout=5).json()["upstream"] == \
+                "green"
+
+    # route test shows the upstream each stage resolves to.
+    t = one(edgectl("-o", "json", "route", "test", "pets", "--stage", "prod", "GET", "/pets/7"))
+    assert field(t, "upstream_url") == f"http://{blue.target}/v1/pets/7"
+    assert 'upstream "blue-svc" from stage variable "backend"' in field(t, "reason")
+    t = one(edgectl("-o", "json", "route", "test", "pets", "--stage", "beta", "GET", "/pets/7"))
+    assert field(t, "upstream_url") == f"http://{green.target}/v1/pets/7"
+    assert "a literal target" in field(t, "reason")
+    out = edgectl("route", "test", "pets", "--stage", "qa", "GET", "/pets/7").stdout
+    assert 'stage variable "backend", which the stage does not define: nodes answer 500' in out
+    out = edgectl("route", "test", "pets", "--stage", "dev", "GET", "/pets/7").stdout
+    assert "names no upstream" in out and "500" in out
+    out = edgectl("route", "test", "pets", "GET", "/pets/7").stdout
+    assert 'its upstream is stage variable "backend", resolved per stage' in out
+
+    # A variable changes where a stage goes at once, without a deploy: by name to by target.
+    edgectl("stage", "update", "pets", "prod", "--var", f"backend=http://{green.target}")
+    for n in nodes:
+        n.wait_revision(revision(admin))
+        assert get(f"{n.url}/pets/prod/pets/7").json()["upstream"] == "green"
+
+    # Malformed references are refused when the route is written.
+    for bad in ("${stageVariables.back-end}", "${stageVariables.backend", "svc-${stageVariables.x}",
+                "${stageVariables.a}/x"):
+        r = edgectl("route", "create", "pets", "--method", "GET", "--path", "/bad",
+                    "--upstream", bad, check=1)
+        assert "INVALID_ARGUMENT" in r.stderr and "route.integration.upstream" in r.stderr
+
+
 def test_deploy_reaches_every_node(shop, dataplanes, edgectl, admin, measure):
     nodes = dataplanes(2)
     for n in nodes:

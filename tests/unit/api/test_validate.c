@@ -478,6 +478,41 @@ test_route(void **state)
     edge_pb_free(r);
 }
 
+/* A route's upstream: a name, or one stage variable as the whole upstream. */
+static void
+test_upstream_ref(void **state)
+{
+    static const struct str_case cases[] = {
+        {"backend", NULL},
+        {"${stageVariables.backend}", NULL},
+        {"${stageVariables.Backend_2}", NULL},
+        {"", "required"},
+        {"Bad", "must match"},
+        {"${stageVariables.}", "expected ${stageVariables.NAME}"},
+        {"${stageVariables.backend", "expected ${stageVariables.NAME}"},
+        {"${stagevariables.backend}", "expected ${stageVariables.NAME}"},
+        {"${stage.backend}", "expected ${stageVariables.NAME}"},
+        {"${stageVariables.back-end}", "bad stage variable name"},
+        {"${stageVariables.backend}x", "nothing may follow ${stageVariables.NAME}"},
+        {"${stageVariables.a}${stageVariables.b}", "nothing may follow"},
+        {"svc-${stageVariables.env}", "one stage variable as the whole upstream"},
+        {"$backend", "one stage variable as the whole upstream"},
+    };
+    RUN(cp_validate_upstream_ref, cases);
+
+    char err[256];
+    Edge__V1__Route *r = good_route();
+    set_route_field(r, "upstream", "${stageVariables.backend}");
+    set_route_field(r, "ipath", "/${stageVariables.version}/{id}");
+    assert_int_equal(cp_validate_route(r, false, err, sizeof(err)), 0);
+    set_route_field(r, "ipath", "/v1/{id}/{rest+}"); /* as the node expands it */
+    assert_int_equal(cp_validate_route(r, false, err, sizeof(err)), 0);
+    set_route_field(r, "upstream", "${stageVariables.backend");
+    assert_int_equal(cp_validate_route(r, false, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "route.integration.upstream: '${' at offset 0"));
+    edge_pb_free(r);
+}
+
 static void
 test_stage_domain_deploy(void **state)
 {
@@ -568,6 +603,7 @@ main(void)
         cmocka_unit_test(test_headers_and_variables),
         cmocka_unit_test(test_upstream),
         cmocka_unit_test(test_route),
+        cmocka_unit_test(test_upstream_ref),
         cmocka_unit_test(test_stage_domain_deploy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

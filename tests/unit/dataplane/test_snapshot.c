@@ -11,6 +11,7 @@
 #include <cmocka.h>
 // clang-format on
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,6 +273,171 @@ test_compile_errors(void **state)
     expect_refused(u, "stage pets/prod defined twice");
 }
 
+static void
+add_stage_var(Edge__V1__ConfigUpdate *u, const char *api, const char *name, const char *dep,
+              const char *var, const char *value)
+{
+    add_stage(u, api, name, dep);
+    Edge__V1__Stage *st = u->put[u->n_put - 1]->stage;
+    if (!var)
+        return;
+    Edge__V1__Stage__VariablesEntry *v = edge_pb_new(&edge__v1__stage__variables_entry__descriptor);
+    v->key = edge_pb_strdup(var);
+    v->value = edge_pb_strdup(value);
+    edge_pb_append((void ***)&st->variables, &st->n_variables, v);
+}
+
+static const struct dp_route *
+stage_route(const struct dp_snapshot *s, const char *stage, const char *path)
+{
+    struct dp_resolved res;
+    char full[128], scratch[256];
+    (void)snprintf(full, sizeof(full), "/vars/%s%s", stage, path);
+    assert_int_equal(dp_snapshot_resolve(s, "h", 1, full, strlen(full), &res), 0);
+    struct edge_route_match m;
+    edge_route_lookup(res.stage->deployment->table, "GET", 3, path, strlen(path), scratch,
+                      sizeof(scratch), &m);
+    assert_int_equal(m.status, 200);
+    return m.route;
+}
+
+/* ${stageVariables.NAME} as a route's upstream: an upstream's name, a literal target (an
+ * implicit upstream shared by every route that names it), or a 500 for that route only. */
+static void
+test_stage_var_upstream(void **state)
+{
+    Edge__V1__ConfigUpdate *u = base_config();
+    add_upstream(u, "u2", 8082);
+    Edge__V1__Deployment *d = add_deployment(u, "d-v", "vars");
+    add_route(d, "GET", "/a", "${stageVariables.backend}", "");
+    add_route(d, "GET", "/b/{id}", "${stageVariables.backend}", "/${stageVariables.ver}/b/{id}");
+    add_route(d, "GET", "/plain", "u1", "");
+    add_stage_var(u, "vars", "byname", "d-v", "backend", "u2");
+    add_stage_var(u, "vars", "lit", "d-v", "backend", "127.0.0.1:9001");
+    add_stage_var(u, "vars", "lit2", "d-v", "backend", "127.0.0.1:9001");
+    add_stage_var(u, "vars", "url", "d-v", "backend", "http://localhost:9002/");
+    add_stage_var(u, "vars", "v6", "d-v", "backend", "[::1]:9003");
+    add_stage_var(u, "vars", "missing", "d-v", NULL, NULL);
+    add_stage_var(u, "vars", "bad", "d-v", "backend", "nope");
+    add_stage_var(u, "vars", "badport", "d-v", "backend", "127.0.0.1:70000");
+    add_stage_var(u, "vars", "https", "d-v", "backend", "https://h:443");
+    struct dp_snapshot *s = NULL;
+    char err[256] = "";
+    if (dp_snapshot_compile(u, &reg, &s, err, sizeof(err)) != 0)
+        fail_msg("compile: %s", err);
+
+    const struct dp_route *r = stage_route(s, "byname", "/a");
+    assert_null(r->error);
+    assert_string_equal(r->upstream->name, "u2");
+    assert_int_equal(r->timeout_ms, 30000);
+
+    r = stage_route(s, "lit", "/a");
+    assert_null(r->error);
+    const struct dp_upstream *lit = r->upstream;
+    assert_int_equal(lit->n_targets, 1);
+    assert_string_equal(lit->targets[0].authority, "127.0.0.1:9001");
+    assert_true(lit->targets[0].resolved);
+    assert_int_equal(lit->connect_timeout_ms, 2000); /* the default upstream settings */
+    assert_int_equal(lit->pool_size, 64);
+    assert_int_equal(lit->retries, 0);
+    assert_false(lit->tls);
+    /* one implicit upstream per target: the other route, the other stage */
+    assert_ptr_equal(stage_route(s, "lit2", "/a")->upstream, lit);
+    r = stage_route(s, "lit", "/b/7");
+    assert_ptr_equal(r->upstream, lit);
+    assert_null(r->int_path); /* ver is not defined: 500 for the path */
+    assert_string_equal(r->error, "stage variable \"ver\" is not defined in stage vars/lit");
+    r = stage_route(s, "url", "/a");
+    assert_null(r->error);
+    assert_string_equal(r->upstream->targets[0].authority, "localhost:9002");
+    r = stage_route(s, "v6", "/a");
+    assert_null(r->error);
+    assert_string_equal(r->upstream->targets[0].host, "::1");
+    assert_string_equal(r->upstream->targets[0].authority, "[::1]:9003");
+    assert_int_equal(s->n_upstreams, 2); /* /config counts the defined ones */
+
+    static const struct {
+        const char *stage, *msg;
+    } bad[] = {
+        {"missing", "stage variable \"backend\" (the route's upstream) is not defined in stage "
+                    "vars/missing"},
+        {"bad", "stage variable \"backend\" of stage vars/bad names no upstream and is not "
+                "host:port or http://host[:port]"},
+        {"badport", "names no upstream"},
+        {"https", "names no upstream"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = stage_route(s, bad[i].stage, "/a");
+        assert_null(r->upstream);
+        if (!r->error || !strstr(r->error, bad[i].msg))
+            fail_msg("%s: error '%s', want '%s'", bad[i].stage, r->error ? r->error : "(none)",
+                     bad[i].msg);
+        /* the upstream's error wins over the path's; the other routes serve */
+        r = stage_route(s, bad[i].stage, "/b/1");
+        assert_non_null(strstr(r->error, "backend"));
+        r = stage_route(s, bad[i].stage, "/plain");
+        assert_null(r->error);
+        assert_string_equal(r->upstream->name, "u1");
+    }
+    /* Recompiling keeps the implicit upstream's LB and pool ids. */
+    struct dp_snapshot *s2 = NULL;
+    assert_int_equal(dp_snapshot_compile(u, &reg, &s2, err, sizeof(err)), 0);
+    const struct dp_upstream *lit2 = stage_route(s2, "lit", "/a")->upstream;
+    assert_int_equal(lit2->lb_id, lit->lb_id);
+    assert_int_equal(lit2->targets[0].pool_id, lit->targets[0].pool_id);
+    dp_snapshot_unref(s2);
+    dp_snapshot_unref(s);
+    edge_pb_free(u);
+}
+
+static void
+test_parse_target(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        const char *host;
+        unsigned port;
+    } cases[] = {
+        {"10.0.0.5:8080", 0, "10.0.0.5", 8080},
+        {"svc.internal:80", 0, "svc.internal", 80},
+        {"http://svc.internal", 0, "svc.internal", 80},
+        {"http://svc.internal:8080", 0, "svc.internal", 8080},
+        {"http://svc.internal:8080/", 0, "svc.internal", 8080},
+        {"[::1]:9000", 0, "::1", 9000},
+        {"http://[2001:db8::1]", 0, "2001:db8::1", 80},
+        {"svc", -EINVAL, NULL, 0},
+        {"svc:", -EINVAL, NULL, 0},
+        {"svc:0", -EINVAL, NULL, 0},
+        {"svc:65536", -EINVAL, NULL, 0},
+        {"svc:80x", -EINVAL, NULL, 0},
+        {":80", -EINVAL, NULL, 0},
+        {"https://svc:443", -EINVAL, NULL, 0},
+        {"http://svc/path", -EINVAL, NULL, 0},
+        {"sv c:80", -EINVAL, NULL, 0},
+        {"[::1:80", -EINVAL, NULL, 0},
+        {"[::1]x", -EINVAL, NULL, 0},
+        {"", -EINVAL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char host[64] = "";
+        uint16_t port = 0;
+        int rc = dp_release_parse_target(cases[i].in, host, sizeof(host), &port);
+        if (rc != cases[i].rc)
+            fail_msg("'%s': rc %d, want %d", cases[i].in, rc, cases[i].rc);
+        if (rc == 0 && (strcmp(host, cases[i].host) != 0 || port != cases[i].port))
+            fail_msg("'%s': %s %u", cases[i].in, host, port);
+    }
+    const char *name;
+    size_t len;
+    assert_true(dp_release_upstream_var("${stageVariables.backend}", &name, &len));
+    assert_int_equal(len, 7);
+    assert_int_equal(strncmp(name, "backend", len), 0);
+    assert_false(dp_release_upstream_var("backend", &name, &len));
+    assert_false(dp_release_upstream_var("${stageVariables.}", &name, &len));
+    assert_false(dp_release_upstream_var("${stageVariables.a}${stageVariables.b}", &name, &len));
+}
+
 int
 main(void)
 {
@@ -279,6 +445,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_compile_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compile_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_var_upstream, setup, teardown),
+        cmocka_unit_test(test_parse_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

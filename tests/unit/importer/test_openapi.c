@@ -109,8 +109,9 @@ static const struct corpus_case {
     {"tyk-urlSorting.oas.json", NULL, 10, 0, 0, NULL},
     {"redocly-museum-api.yaml", NULL, 8, 0, 1, "#/webhooks"},
     {"twilio-api-v2010.yaml", NULL, 197, 0, 0, NULL},
-    {"stripe-spec3.yaml", NULL, 468, 0, 1, "#/paths/~1v1~1files/post/servers"},
-    {"github-api.github.com.json", NULL, 874, 0, 1, "per-operation servers are not supported"},
+    /* Their per-operation servers (files.stripe.com, uploads.github.com) get upstreams. */
+    {"stripe-spec3.yaml", NULL, 468, 0, 0, NULL},
+    {"github-api.github.com.json", NULL, 874, 0, 0, NULL},
 };
 
 static void
@@ -310,6 +311,326 @@ test_features(void **state)
     parsed_done(&p);
 }
 
+/* Shaped like API Gateway's "Export as OpenAPI 3 + API Gateway extensions" of a REST API whose
+ * integrations point at a stage variable (the AWS docs' "http://${stageVariables.url}/..."
+ * pattern). */
+static const char aws_stage_vars[] =
+    "{\n"
+    "  \"openapi\" : \"3.0.1\",\n"
+    "  \"info\" : {\n"
+    "    \"title\" : \"PetStore\",\n"
+    "    \"version\" : \"2024-05-02T09:12:45Z\"\n"
+    "  },\n"
+    "  \"servers\" : [ {\n"
+    "    \"url\" : \"https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/{basePath}\",\n"
+    "    \"variables\" : {\n"
+    "      \"basePath\" : {\n"
+    "        \"default\" : \"prod\"\n"
+    "      }\n"
+    "    }\n"
+    "  } ],\n"
+    "  \"paths\" : {\n"
+    "    \"/pets/{petId}\" : {\n"
+    "      \"get\" : {\n"
+    "        \"parameters\" : [ {\n"
+    "          \"name\" : \"petId\",\n"
+    "          \"in\" : \"path\",\n"
+    "          \"required\" : true,\n"
+    "          \"schema\" : {\n"
+    "            \"type\" : \"string\"\n"
+    "          }\n"
+    "        } ],\n"
+    "        \"responses\" : {\n"
+    "          \"200\" : {\n"
+    "            \"description\" : \"200 response\",\n"
+    "            \"content\" : {\n"
+    "              \"application/json\" : {\n"
+    "                \"schema\" : {\n"
+    "                  \"$ref\" : \"#/components/schemas/Pet\"\n"
+    "                }\n"
+    "              }\n"
+    "            }\n"
+    "          }\n"
+    "        },\n"
+    "        \"x-amazon-apigateway-integration\" : {\n"
+    "          \"httpMethod\" : \"GET\",\n"
+    "          \"uri\" : \"http://${stageVariables.backend}/petstore/pets/{id}\",\n"
+    "          \"responses\" : {\n"
+    "            \"default\" : {\n"
+    "              \"statusCode\" : \"200\"\n"
+    "            }\n"
+    "          },\n"
+    "          \"requestParameters\" : {\n"
+    "            \"integration.request.path.id\" : \"method.request.path.petId\"\n"
+    "          },\n"
+    "          \"passthroughBehavior\" : \"when_no_match\",\n"
+    "          \"timeoutInMillis\" : 29000,\n"
+    "          \"type\" : \"http_proxy\"\n"
+    "        }\n"
+    "      }\n"
+    "    },\n"
+    "    \"/pets\" : {\n"
+    "      \"get\" : {\n"
+    "        \"responses\" : {\n"
+    "          \"200\" : {\n"
+    "            \"description\" : \"200 response\"\n"
+    "          }\n"
+    "        },\n"
+    "        \"x-amazon-apigateway-integration\" : {\n"
+    "          \"httpMethod\" : \"GET\",\n"
+    "          \"uri\" : \"http://${stageVariables.backend}/petstore/pets/\",\n"
+    "          \"passthroughBehavior\" : \"when_no_match\",\n"
+    "          \"type\" : \"http_proxy\"\n"
+    "        }\n"
+    "      },\n"
+    "      \"post\" : {\n"
+    "        \"responses\" : {\n"
+    "          \"200\" : {\n"
+    "            \"description\" : \"200 response\"\n"
+    "          }\n"
+    "        },\n"
+    "        \"x-amazon-apigateway-integration\" : {\n"
+    "          \"httpMethod\" : \"POST\",\n"
+    "          \"uri\" : "
+    "\"https://${stageVariables.backend}/petstore/${stageVariables.ver}/pets\",\n"
+    "          \"passthroughBehavior\" : \"when_no_match\",\n"
+    "          \"type\" : \"http\"\n"
+    "        }\n"
+    "      }\n"
+    "    },\n"
+    "    \"/{proxy+}\" : {\n"
+    "      \"x-amazon-apigateway-any-method\" : {\n"
+    "        \"parameters\" : [ {\n"
+    "          \"name\" : \"proxy\",\n"
+    "          \"in\" : \"path\",\n"
+    "          \"required\" : true,\n"
+    "          \"schema\" : {\n"
+    "            \"type\" : \"string\"\n"
+    "          }\n"
+    "        } ],\n"
+    "        \"x-amazon-apigateway-integration\" : {\n"
+    "          \"httpMethod\" : \"ANY\",\n"
+    "          \"uri\" : \"http://${stageVariables.host}:8080/{proxy}\",\n"
+    "          \"requestParameters\" : {\n"
+    "            \"integration.request.path.proxy\" : \"method.request.path.proxy\"\n"
+    "          },\n"
+    "          \"passthroughBehavior\" : \"when_no_match\",\n"
+    "          \"cacheKeyParameters\" : [ \"method.request.path.proxy\" ],\n"
+    "          \"type\" : \"http_proxy\"\n"
+    "        }\n"
+    "      }\n"
+    "    }\n"
+    "  },\n"
+    "  \"components\" : {\n"
+    "    \"schemas\" : {\n"
+    "      \"Pet\" : {\n"
+    "        \"type\" : \"object\",\n"
+    "        \"properties\" : {\n"
+    "          \"id\" : {\n"
+    "            \"type\" : \"integer\"\n"
+    "          },\n"
+    "          \"type\" : {\n"
+    "            \"type\" : \"string\"\n"
+    "          }\n"
+    "        }\n"
+    "      }\n"
+    "    }\n"
+    "  }\n"
+    "}\n";
+
+static void
+test_aws_stage_variables(void **state)
+{
+    (void)state;
+    struct parsed p;
+    parse(aws_stage_vars, strlen(aws_stage_vars), NULL, "be", &p);
+    if (p.r != 0)
+        fail_msg("%s", p.err);
+    for (size_t i = 0; i < p.resp->n_warnings; i++)
+        print_message("warning: %s\n", p.resp->warnings[i]);
+    assert_string_equal(p.resp->api->name, "petstore");
+    assert_int_equal(p.routes->n_routes, 4);
+    /* The variable is the route's upstream; the rest of the URI its path (renamed as
+     * requestParameters say). */
+    const Edge__V1__Route *r = find(&p, "GET", "/pets/{petId}");
+    assert_non_null(r);
+    assert_string_equal(r->integration->upstream, "${stageVariables.backend}");
+    assert_string_equal(r->integration->path, "/petstore/pets/{petId}");
+    assert_int_equal(r->integration->timeout_ms, 29000);
+    r = find(&p, "GET", "/pets");
+    assert_string_equal(r->integration->upstream, "${stageVariables.backend}");
+    assert_string_equal(r->integration->path, "/petstore/pets");
+    /* https: the upstream the value names decides TLS; variables in the path stay. */
+    r = find(&p, "POST", "/pets");
+    assert_string_equal(r->integration->upstream, "${stageVariables.backend}");
+    assert_string_equal(r->integration->path, "/petstore/${stageVariables.ver}/pets");
+    assert_true(has_warning(&p, "#/paths/~1pets/post/x-amazon-apigateway-integration/uri: "
+                                "'https://${stageVariables.backend}/petstore/"
+                                "${stageVariables.ver}/pets': with a stage variable as the host"));
+    /* A variable that is only part of the host is refused with the place; the route gets the
+     * --upstream. */
+    r = find(&p, "ANY", "/{proxy+}");
+    assert_non_null(r);
+    assert_string_equal(r->integration->upstream, "be");
+    assert_string_equal(r->integration->path, "/prod/{proxy+}");
+    assert_true(has_warning(&p, "#/paths/~1{proxy+}/x-amazon-apigateway-any-method/"
+                                "x-amazon-apigateway-integration/uri: "
+                                "'http://${stageVariables.host}:8080/{proxy}': a stage variable "
+                                "must be the whole host[:port]"));
+    assert_int_equal(p.resp->n_upstreams, 0); /* no upstream for "${stageVariables...}" */
+    parsed_done(&p);
+
+    /* x-edge-integration: the upstream as a stage variable, or a uri like AWS's. */
+    static const char edge[] =
+        "openapi: 3.0.3\n"
+        "info: {title: e, version: '1'}\n"
+        "paths:\n"
+        "  /a: {get: {responses: {'200': {description: ok}},\n"
+        "       x-edge-integration: {upstream: '${stageVariables.backend}', path: /v1/a}}}\n"
+        "  /b/{id}: {get: {responses: {'200': {description: ok}},\n"
+        "       x-edge-integration: {uri: 'http://${stageVariables.backend}/v2/b/{id}'}}}\n"
+        "  /c: {get: {responses: {'200': {description: ok}},\n"
+        "       x-edge-integration: {uri: 'http://svc.internal:8080/c', timeout_ms: 5}}}\n"
+        "  /d: {get: {responses: {'200': {description: ok}},\n"
+        "       x-edge-integration: {upstream: '${stageVariables.back-end}'}}}\n";
+    parse(edge, strlen(edge), NULL, NULL, &p);
+    if (p.r != 0)
+        fail_msg("%s", p.err);
+    assert_int_equal(p.routes->n_routes, 3);
+    r = find(&p, "GET", "/a");
+    assert_string_equal(r->integration->upstream, "${stageVariables.backend}");
+    assert_string_equal(r->integration->path, "/v1/a");
+    r = find(&p, "GET", "/b/{id}");
+    assert_string_equal(r->integration->upstream, "${stageVariables.backend}");
+    assert_string_equal(r->integration->path, "/v2/b/{id}");
+    r = find(&p, "GET", "/c");
+    assert_string_equal(r->integration->upstream, "e-int0");
+    assert_string_equal(r->integration->path, "/c");
+    assert_int_equal(r->integration->timeout_ms, 5);
+    assert_true(has_warning(&p, "#/paths/~1d/get: route.integration.upstream: bad stage variable "
+                                "name at offset 0; operation not imported"));
+    parsed_done(&p);
+}
+
+static const char local_servers[] =
+    "openapi: 3.0.3\n"
+    "info: {title: Files, version: '1'}\n"
+    "servers: [{url: 'https://api.example.com/v1'}]\n"
+    "paths:\n"
+    "  /files:\n"
+    "    get: {responses: {'200': {description: ok}}}\n"
+    "    post:\n"
+    "      responses: {'200': {description: ok}}\n"
+    "      servers:\n"
+    "        - url: 'https://{host}.example.com:{port}/upload'\n"
+    "          variables: {host: {default: uploads}, port: {default: '8443'}}\n"
+    "        - url: 'https://backup.example.com'\n"
+    "  /files/{id}:\n"
+    "    servers: [{url: 'http://files.internal:9000/store/'}]\n"
+    "    get: {responses: {'200': {description: ok}}}\n"
+    "    delete:\n"
+    "      responses: {'200': {description: ok}}\n"
+    "      servers: [{url: 'https://API.example.com/v1'}]\n"
+    "  /same:\n"
+    "    servers: [{url: 'http://files.internal:9000/other'}]\n"
+    "    get: {responses: {'200': {description: ok}}}\n"
+    "  /rel:\n"
+    "    get: {responses: {'200': {description: ok}}, servers: [{url: /v2}]}\n"
+    "  /bad:\n"
+    "    get: {responses: {'200': {description: ok}}, servers: [{url: 'ftp://x'}]}\n"
+    "  /none:\n"
+    "    get: {responses: {'200': {description: ok}}, servers: []}\n";
+
+static const Edge__V1__Upstream *
+find_upstream(const struct parsed *p, const char *name)
+{
+    for (size_t i = 0; i < p->resp->n_upstreams; i++)
+        if (strcmp(p->resp->upstreams[i]->name, name) == 0)
+            return p->resp->upstreams[i];
+    return NULL;
+}
+
+static void
+test_local_servers(void **state)
+{
+    (void)state;
+    struct parsed p;
+    parse(local_servers, strlen(local_servers), NULL, NULL, &p);
+    if (p.r != 0)
+        fail_msg("%s", p.err);
+    for (size_t i = 0; i < p.resp->n_warnings; i++)
+        print_message("warning: %s\n", p.resp->warnings[i]);
+    assert_int_equal(p.routes->n_routes, 8);
+    static const struct {
+        const char *method, *path, *upstream, *upath;
+    } want[] = {
+        {"GET", "/files", "files-default", "/v1/files"},
+        {"POST", "/files", "files-uploads.example.com-8443", "/upload/files"},
+        {"GET", "/files/{id}", "files-files.internal-9000", "/store/files/{id}"},
+        {"DELETE", "/files/{id}", "files-default", "/v1/files/{id}"}, /* the document's */
+        {"GET", "/same", "files-files.internal-9000", "/other/same"}, /* reused */
+        {"GET", "/rel", "files-default", "/v2/rel"},
+        {"GET", "/bad", "files-default", "/v1/bad"},
+        {"GET", "/none", "files-default", "/v1/none"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const Edge__V1__Route *r = find(&p, want[i].method, want[i].path);
+        if (!r)
+            fail_msg("no route %s %s", want[i].method, want[i].path);
+        if (strcmp(r->integration->upstream, want[i].upstream) != 0 ||
+            strcmp(r->integration->path, want[i].upath) != 0)
+            fail_msg("%s %s: %s %s, want %s %s", want[i].method, want[i].path,
+                     r->integration->upstream, r->integration->path, want[i].upstream,
+                     want[i].upath);
+    }
+    assert_int_equal(p.resp->n_upstreams, 3);
+    const Edge__V1__Upstream *u = find_upstream(&p, "files-uploads.example.com-8443");
+    assert_non_null(u);
+    assert_true(u->tls);
+    assert_string_equal(u->sni, "uploads.example.com");
+    assert_string_equal(u->targets[0]->host, "uploads.example.com");
+    assert_int_equal(u->targets[0]->port, 8443);
+    assert_int_equal(u->connect_timeout_ms, 2000); /* defaults, as the document's upstream */
+    u = find_upstream(&p, "files-files.internal-9000");
+    assert_non_null(u);
+    assert_false(u->tls);
+    assert_int_equal(u->targets[0]->port, 9000);
+    assert_int_equal(p.resp->n_warnings, 2);
+    assert_true(has_warning(&p, "#/paths/~1files/post/servers: 2 servers; the first is used"));
+    assert_true(has_warning(&p, "#/paths/~1bad/get/servers/0/url: 'ftp://x' is not an http(s) "
+                                "URL; the document's server is used"));
+    parsed_done(&p);
+
+    /* --upstream overrides every server. */
+    parse(local_servers, strlen(local_servers), NULL, "be", &p);
+    assert_int_equal(p.r, 0);
+    assert_int_equal(p.resp->n_upstreams, 0);
+    for (size_t i = 0; i < p.routes->n_routes; i++)
+        assert_string_equal(p.routes->routes[i]->integration->upstream, "be");
+    assert_string_equal(find(&p, "POST", "/files")->integration->path, "/v1/files");
+    parsed_done(&p);
+
+    /* Same document, same names: a re-import finds its upstreams. A name that does not fit
+     * (a long host) becomes a hash of the target. */
+    static const char longhost[] =
+        "openapi: 3.0.3\n"
+        "info: {title: Files, version: '1'}\n"
+        "paths:\n"
+        "  /x: {get: {responses: {'200': {description: ok}}, servers: [{url: "
+        "'http://a-very-long-host-name-for-an-upload-service.storage.example.com'}]}}\n";
+    parse(longhost, strlen(longhost), NULL, NULL, &p);
+    assert_int_equal(p.r, 0);
+    const char *name = p.routes->routes[0]->integration->upstream;
+    assert_int_equal(strncmp(name, "files-srv-", 10), 0);
+    assert_int_equal(strlen(name), 18);
+    char first[64];
+    (void)snprintf(first, sizeof(first), "%s", name);
+    parsed_done(&p);
+    parse(longhost, strlen(longhost), NULL, NULL, &p);
+    assert_string_equal(p.routes->routes[0]->integration->upstream, first);
+    parsed_done(&p);
+}
+
 static char *
 generated(size_t n, size_t *ret_len)
 {
@@ -411,10 +732,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),
-        cmocka_unit_test(test_broken),
-        cmocka_unit_test(test_features),
-        cmocka_unit_test(test_generated_5000),
+        cmocka_unit_test(test_corpus),        cmocka_unit_test(test_broken),
+        cmocka_unit_test(test_features),      cmocka_unit_test(test_aws_stage_variables),
+        cmocka_unit_test(test_local_servers), cmocka_unit_test(test_generated_5000),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
