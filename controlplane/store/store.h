@@ -241,6 +241,12 @@ int cp_store_plan_key(struct cp_store *st, const char *actor, const char *plan, 
  * by (key name, day) with the quota left in each day's period. */
 int cp_store_usage_add(struct cp_store *st, const char *key_id, const char *plan, const char *day,
                        uint64_t count, struct cp_store_err *err);
+/* Adding also sets the key's last_used_at (now). A batch (begin, adds, end) is one
+ * transaction: one fsync for a whole usage report. */
+int cp_store_usage_batch(struct cp_store *st, bool begin, struct cp_store_err *err);
+/* The key's count under plan on the UTC days that [from_s, to_s) touches. */
+int cp_store_usage_sum(struct cp_store *st, const char *key_id, const char *plan, int64_t from_s,
+                       int64_t to_s, uint64_t *ret, struct cp_store_err *err);
 int cp_store_usage_get(struct cp_store *st, const Edge__V1__GetUsageRequest *req, int64_t now,
                        Edge__V1__GetUsageResponse **ret_usage, struct cp_store_err *err);
 

@@ -86,7 +86,30 @@ cp_store_usage_add(struct cp_store *st, const char *key_id, const char *plan, co
     (void)cp_db_bind_text(s, 2, plan);
     (void)cp_db_bind_text(s, 3, day);
     (void)sqlite3_bind_int64(s, 4, (sqlite3_int64)count);
-    return cp_db_step_done(st, s, "add usage", err);
+    int r = cp_db_step_done(st, s, "add usage", err);
+    if (r < 0)
+        return r;
+    /* Usage, not configuration: no change row, no revision (schema.c's key trigger). */
+    s = cp_db_stmt(st, "UPDATE api_keys SET last_used_at = max(last_used_at, ?) WHERE id = ?");
+    if (!s)
+        return cp_db_fail(st, err, "key last used");
+    (void)sqlite3_bind_int64(s, 1, cp_store_now());
+    (void)cp_db_bind_text(s, 2, key_id);
+    return cp_db_step_done(st, s, "key last used", err);
+}
+
+int
+cp_store_usage_batch(struct cp_store *st, bool begin, struct cp_store_err *err)
+{
+    if (begin)
+        return cp_db_begin(st, err);
+    sqlite3_stmt *s = cp_db_stmt(st, "COMMIT");
+    if (!s)
+        return cp_db_fail(st, err, "commit usage");
+    int r = cp_db_step_done(st, s, "commit usage", err);
+    if (r < 0)
+        cp_db_rollback(st);
+    return r;
 }
 
 /* The key's count in [from, to] (days as text). */
@@ -109,6 +132,21 @@ period_sum(struct cp_store *st, const char *plan, const char *key_id, const char
         return r;
     *ret = v > 0 ? (uint64_t)v : 0;
     return 0;
+}
+
+int
+cp_store_usage_sum(struct cp_store *st, const char *key_id, const char *plan, int64_t from_s,
+                   int64_t to_s, uint64_t *ret, struct cp_store_err *err)
+{
+    char from[11], to[11];
+
+    if (to_s <= from_s) {
+        *ret = 0;
+        return 0;
+    }
+    fmt_day(from_s, from);
+    fmt_day(to_s - 1, to);
+    return period_sum(st, plan, key_id, from, to, ret, err);
 }
 
 static int

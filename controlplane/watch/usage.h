@@ -16,6 +16,9 @@
  * negative errno (counts before it stay added). */
 int cp_usage_apply_at(struct cp_store *st, const char *node_id, const Edge__V1__UsageReport *r,
                       int64_t now_s);
+/* One count (the rules above): 1 when added, 0 when skipped, or a negative errno. */
+int cp_usage_add(struct cp_store *st, const char *key_id, const char *plan, int64_t period_start,
+                 uint64_t count, int64_t now_s);
 /* cp_usage_apply_at() with the current time. */
 int cp_usage_apply(struct cp_store *st, const char *node_id, const Edge__V1__UsageReport *r);
 

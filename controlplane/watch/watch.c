@@ -16,6 +16,7 @@
 #include "pb.h"
 #include "rpc/rpc.h"
 #include "store/store.h"
+#include "watch/lease.h"
 #include "watch/usage.h"
 #include "watch_internal.h"
 
@@ -27,6 +28,8 @@
 #include <time.h>
 
 #define NODE_ID_MAX 128
+/* Quota lease answers queued for one node while its stream is busy. */
+#define GRANTS_QUEUE_MAX 65536
 /* Deltas kept for nodes that are behind: by count, and by bytes (the newest always stays). */
 #define HISTORY_MAX       64
 #define HISTORY_MAX_BYTES (32u << 20)
@@ -36,9 +39,13 @@ struct watcher {
     struct edge_rpc_stream *s;
     char node_id[NODE_ID_MAX + 1];
     bool hello_seen;
-    bool superseded;        /* another stream of the same node id replaced this one */
-    bool synced;            /* sent_revision is known */
-    uint64_t sent_revision; /* what the node holds once it applies what we sent */
+    bool superseded;              /* another stream of the same node id replaced this one */
+    bool synced;                  /* sent_revision is known */
+    uint64_t sent_revision;       /* what the node holds once it applies what we sent */
+    bool leases;                  /* its Hello said it takes leases and fleet notices */
+    bool fleet_dirty;             /* the fleet size changed since it was last told */
+    Edge__V1__QuotaGrant *grants; /* queued lease answers, sent before config */
+    size_t n_grants, cap_grants;
     struct watcher *prev, *next;
 };
 
@@ -49,6 +56,7 @@ struct delta {
 
 struct cp_watch {
     struct cp_ctx *cp;
+    struct cp_leases *leases;
     const char *node_token;
     struct watcher *watchers;
     unsigned connected;
@@ -169,6 +177,49 @@ refresh(struct cp_watch *w)
 
 /* Brings one node one step nearer the newest revision if it is idle and behind: the next
  * delta of its chain, or the full snapshot when the history does not reach back to it. */
+/* Lease answers go first and alone: an update with revision 0 (config.proto). */
+static void
+send_grants(struct watcher *wt)
+{
+    if ((wt->n_grants == 0 && !wt->fleet_dirty) || edge_rpc_stream_busy(wt->s))
+        return;
+    Edge__V1__QuotaGrant **ptrs = edge_xcalloc(wt->n_grants, sizeof(*ptrs));
+    for (size_t i = 0; i < wt->n_grants; i++)
+        ptrs[i] = &wt->grants[i];
+    Edge__V1__ConfigUpdate u = EDGE__V1__CONFIG_UPDATE__INIT;
+    u.grants = ptrs;
+    u.n_grants = wt->n_grants;
+    u.nodes_connected = wt->w->connected;
+    grpc_slice s = edge_rpc_pack(&u.base);
+    if (edge_rpc_stream_send(wt->s, s) == 0) {
+        edge_log_debug("watch: node \"%s\": %zu lease answers, fleet of %u", wt->node_id,
+                       wt->n_grants, wt->w->connected);
+        wt->n_grants = 0;
+        wt->fleet_dirty = false;
+    }
+    grpc_slice_unref(s);
+    free(ptrs);
+}
+
+static bool
+queue_grant(void *node, const Edge__V1__QuotaGrant *g)
+{
+    struct watcher *wt = node;
+    if (wt->superseded || wt->n_grants >= GRANTS_QUEUE_MAX)
+        return false;
+    if (wt->n_grants == wt->cap_grants) {
+        size_t nc = wt->cap_grants ? wt->cap_grants * 2 : 16;
+        Edge__V1__QuotaGrant *ng = realloc(wt->grants, nc * sizeof(*ng));
+        if (!ng)
+            return false;
+        wt->grants = ng;
+        wt->cap_grants = nc;
+    }
+    wt->grants[wt->n_grants++] = *g;
+    send_grants(wt);
+    return true;
+}
+
 static void
 send_update(struct watcher *wt)
 {
@@ -212,6 +263,18 @@ send_current(struct watcher *wt)
         wt->synced = true;
     }
     grpc_slice_unref(s);
+}
+
+/* The fleet grew or shrank: nodes that share fleet-wide limits by it are told at once, not
+ * with the next revision. */
+static void
+fleet_changed(struct cp_watch *w, const struct watcher *except)
+{
+    for (struct watcher *o = w->watchers; o; o = o->next)
+        if (o != except && o->leases && o->hello_seen && !o->superseded) {
+            o->fleet_dirty = true;
+            send_grants(o);
+        }
 }
 
 /* Once loaded, the configuration is kept current even while no node is connected: that
@@ -262,13 +325,19 @@ on_hello(struct watcher *wt, const Edge__V1__Hello *hello)
         if (o != wt && o->hello_seen && !o->superseded && strcmp(o->node_id, hello->node_id) == 0) {
             o->superseded = true;
             w->connected--;
+            cp_leases_node_gone(w->leases, o); /* the node dropped that stream's leases */
             edge_rpc_stream_finish(o->s, GRPC_STATUS_ABORTED,
                                    "replaced by a newer stream of the same node");
         }
     }
     snprintf(wt->node_id, sizeof(wt->node_id), "%s", hello->node_id);
     wt->hello_seen = true;
+    wt->leases = hello->leases;
     w->connected++;
+    fleet_changed(w, wt);
+    /* The full snapshot is packed once per revision, with the fleet size of that moment: a
+     * notice follows the first update. */
+    wt->fleet_dirty = wt->leases;
     if (cp_store_node_connected(w->cp->store, wt->node_id, peer, hello->version, now_s()) != 0)
         edge_log_warn("watch: cannot record node \"%s\"", wt->node_id);
     edge_log_info("watch: node \"%s\" connected from %s (version \"%s\", holds revision %llu)",
@@ -361,8 +430,17 @@ watch_message(void *ctx, struct edge_rpc_stream *s, const ProtobufCMessage *msg)
         int e = cp_usage_apply(wt->w->cp->store, wt->node_id, m->usage);
         if (e < 0)
             edge_log_warn("watch: node \"%s\": usage report not stored (%d)", wt->node_id, e);
+        cp_leases_on_report(wt->w->leases, wt, m->usage);
         break;
     }
+    case EDGE__V1__NODE_MESSAGE__MSG_LEASES:
+        if (!wt->hello_seen) {
+            edge_rpc_stream_finish(s, GRPC_STATUS_INVALID_ARGUMENT,
+                                   "the first message must be a hello");
+            return;
+        }
+        cp_leases_on_message(wt->w->leases, wt, m->leases, wt->w->connected, now_s());
+        break;
     default:
         edge_rpc_stream_finish(s, GRPC_STATUS_INVALID_ARGUMENT, "empty node message");
         break;
@@ -378,7 +456,9 @@ watch_half_closed(void *ctx, struct edge_rpc_stream *s)
 static void
 watch_writable(void *ctx, struct edge_rpc_stream *s)
 {
-    send_update(edge_rpc_stream_data(s));
+    struct watcher *wt = edge_rpc_stream_data(s);
+    send_grants(wt);
+    send_update(wt);
 }
 
 static void
@@ -396,8 +476,11 @@ watch_closed(void *ctx, struct edge_rpc_stream *s)
     if (wt->hello_seen && !wt->superseded) {
         w->connected--;
         (void)cp_store_node_disconnected(w->cp->store, wt->node_id, now_s());
+        fleet_changed(w, wt);
         edge_log_info("watch: node \"%s\" disconnected", wt->node_id);
     }
+    cp_leases_node_gone(w->leases, wt);
+    free(wt->grants);
     free(wt);
 }
 
@@ -415,6 +498,7 @@ cp_watch_new(struct cp_ctx *cp, const char *node_token)
     struct cp_watch *w = edge_xcalloc(1, sizeof(*w));
     w->cp = cp;
     w->node_token = node_token;
+    w->leases = cp_leases_new(cp->store, queue_grant);
     return w;
 }
 
@@ -474,5 +558,6 @@ cp_watch_free(struct cp_watch *w)
     drop_full(w);
     drop_history(w);
     cp_watch_config_done(&w->cfg);
+    cp_leases_free(w->leases);
     free(w);
 }

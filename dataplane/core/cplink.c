@@ -2,17 +2,74 @@
 #include "core/daemon.h"
 #include "cpclient/cpclient.h"
 #include "edge_config.h"
+#include "policy/lease.h"
 #include "policy/usage.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct dp_cplink {
     struct dp_cpclient *client;
     struct dp_daemon *d;
+    struct dp_leases *leases;
     ev_timer usage; /* every second: usage report, fleet size for fleet-wide limits */
 };
+
+/* The stream's state decides whether leases are in force; a new stream drops them all. */
+static void
+leases_sync(struct dp_cplink *l)
+{
+    struct dp_buckets *b = l->d->reg.buckets;
+    if (b) {
+        dp_leases_attach(l->leases, b);
+        unsigned fleet = dp_cpclient_fleet_size(l->client);
+        if (fleet)
+            atomic_store(&b->fleet, fleet);
+    }
+    unsigned gen = 0;
+    bool up = dp_cpclient_stream(l->client, &gen);
+    dp_leases_stream(l->leases, up, gen);
+}
+
+static int
+leases_send(void *ctx, const Edge__V1__QuotaLeases *batch)
+{
+    struct dp_cplink *l = ctx;
+    return dp_cpclient_send_leases(l->client, batch);
+}
+
+static void
+leases_kick(void *ctx)
+{
+    struct dp_cplink *l = ctx;
+    for (unsigned i = 0; i < l->d->n_workers; i++)
+        dp_worker_kick_leases(&l->d->workers[i]);
+}
+
+static void
+on_grants(void *ctx, Edge__V1__QuotaGrant *const *grants, size_t n, unsigned generation)
+{
+    struct dp_cplink *l = ctx;
+    leases_sync(l);
+    unsigned gen = 0;
+    if (n == 0 || !dp_cpclient_stream(l->client, &gen) || gen != generation)
+        return; /* a new stream (synced above), or answers of one that is gone */
+    dp_leases_on_grants(l->leases, grants, n);
+}
+
+static int
+apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, char *err, size_t err_len)
+{
+    struct dp_cplink *l = ctx;
+    int rc = dp_daemon_apply(l->d, cfg, err, err_len);
+    if (rc == 0) {
+        leases_sync(l);
+        dp_leases_config_changed(l->leases);
+    }
+    return rc;
+}
 
 static int
 usage_send(void *ctx, const Edge__V1__UsageReport *r)
@@ -25,10 +82,31 @@ usage_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dp_cplink *l = (struct dp_cplink *)((char *)t - offsetof(struct dp_cplink, usage));
     struct dp_daemon *d = l->d;
-    if (d->reg.buckets)
-        atomic_store(&d->reg.buckets->fleet, dp_cpclient_fleet_size(l->client));
+    leases_sync(l); /* and the fleet size */
+    dp_leases_tick(l->leases);
     if (d->current)
         (void)dp_policy_usage_report(d->current, usage_send, l->client); /* retried next tick */
+}
+
+/* At exit: what was counted since the last report goes out before the stream closes, so a
+ * node that stops loses no usage (bounded: a control plane that does not read costs 1 s). */
+static void
+flush_usage(struct dp_cplink *l)
+{
+    if (!l->d->current)
+        return;
+    bool sent = false;
+    for (int i = 0; i < 200; i++) {
+        if (dp_cpclient_sends_idle(l->client)) {
+            if (sent)
+                return;
+            if (dp_policy_usage_report(l->d->current, usage_send, l->client) < 0)
+                return;
+            sent = true;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 int
@@ -47,13 +125,19 @@ dp_cplink_start(struct dp_daemon *d, const struct dp_cplink_config *cfg, char *e
         .token = cfg->token,
         .listeners = d->settings.listen,
     };
-    l->client = dp_cpclient_new(d->loop, &cc, dp_daemon_apply, d, err, err_len);
+    l->d = d;
+    l->leases = dp_leases_new(d->loop, leases_send, leases_kick, l);
+    if (l->leases)
+        l->client = dp_cpclient_new(d->loop, &cc, apply, l, err, err_len);
     if (!l->client) {
+        if (!l->leases)
+            snprintf(err, err_len, "out of memory");
+        dp_leases_free(l->leases);
         free(l);
         return -22;
     }
+    dp_cpclient_on_grants(l->client, on_grants, l);
     d->cp = l;
-    l->d = d;
     ev_timer_init(&l->usage, usage_cb, 1., 1.);
     ev_timer_start(d->loop, &l->usage);
     ev_unref(d->loop); /* the report timer alone does not keep the loop running */
@@ -70,7 +154,10 @@ dp_cplink_stop(struct dp_daemon *d)
         return;
     ev_ref(d->loop);
     ev_timer_stop(d->loop, &d->cp->usage);
+    flush_usage(d->cp);
     dp_cpclient_free(d->cp->client);
+    dp_leases_detach(d->cp->leases);
+    dp_leases_free(d->cp->leases);
     free(d->cp);
     d->cp = NULL;
 }

@@ -183,13 +183,13 @@ dp_daemon_run(struct dp_daemon *d)
 void
 dp_daemon_done(struct dp_daemon *d)
 {
-    dp_cplink_stop(d);
     d->admin = dp_admin_free(d->admin);
     if (!d->stopping) {
         for (unsigned i = 0; i < d->n_workers; i++)
             dp_worker_command(&d->workers[i], DP_WORKER_STOP);
         join_all(d);
     }
+    dp_cplink_stop(d); /* after the workers: they may still be asking for quota leases */
     for (unsigned i = 0; i < d->n_workers; i++)
         dp_worker_done(&d->workers[i]);
     free(d->workers);

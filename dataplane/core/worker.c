@@ -214,6 +214,8 @@ wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     struct dp_worker *w = a->data;
     take_snapshot(w);
+    if (atomic_exchange(&w->lease_kick, false))
+        dp_proxy_resume_parked(w);
     int cmd = atomic_load(&w->command);
     if (cmd >= DP_WORKER_DRAIN && !w->draining) {
         ev_timer_stop(loop, &w->accept_pause);
@@ -239,6 +241,7 @@ dp_worker_init(struct dp_worker *w, unsigned idx, const struct dp_settings *cfg,
     w->cfg = cfg;
     atomic_init(&w->mailbox, NULL);
     atomic_init(&w->command, DP_WORKER_RUN);
+    atomic_init(&w->lease_kick, false);
     dp_bufpool_init(&w->bufs, 256);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -300,6 +303,13 @@ dp_worker_publish(struct dp_worker *w, struct dp_snapshot *s)
 {
     struct dp_snapshot *old = atomic_exchange(&w->mailbox, s);
     dp_snapshot_unref(old); /* never picked up: superseded */
+    ev_async_send(w->loop, &w->wake);
+}
+
+void
+dp_worker_kick_leases(struct dp_worker *w)
+{
+    atomic_store(&w->lease_kick, true);
     ev_async_send(w->loop, &w->wake);
 }
 

@@ -88,9 +88,12 @@ struct dp_worker {
     struct dp_route_stat *_Atomic rstats[DP_RSTAT_CHUNKS];
     struct dp_worker_stats stats;
     uint64_t req_seq, id_seed;
-    uint64_t rng;            /* xorshift state for the random LB policies */
-    void *grave_c, *grave_u; /* closed connections, freed before the loop sleeps */
-    char *alog;              /* access log lines waiting for the next flush */
+    uint64_t rng;                        /* xorshift state for the random LB policies */
+    void *grave_c, *grave_u;             /* closed connections, freed before the loop sleeps */
+    char *alog;                          /* access log lines waiting for the next flush */
+    struct dp_req *parked, *parked_tail; /* requests waiting for a quota lease, oldest first */
+    size_t n_parked;
+    atomic_bool lease_kick; /* leases changed: retry the parked requests */
     size_t alog_len;
 };
 
@@ -112,6 +115,10 @@ struct dp_route_stat *dp_worker_route_stat(struct dp_worker *w, uint32_t id);
 void dp_worker_hold_release(struct dp_worker *w, struct dp_snap_hold *h);
 void dp_worker_access_log(struct dp_worker *w, const char *line, size_t len);
 
+/* Main thread: leases changed; the worker retries its parked requests. */
+void dp_worker_kick_leases(struct dp_worker *w);
+/* proxy.c: retries every parked request (worker thread). */
+void dp_proxy_resume_parked(struct dp_worker *w);
 /* proxy.c: accepted connection (fd non-blocking and CLOEXEC); closes fd on failure. */
 void dp_proxy_accept(struct dp_worker *w, int fd, const struct sockaddr *peer, socklen_t len);
 /* proxy.c: drain: close idle connections now, the others after their current response. */

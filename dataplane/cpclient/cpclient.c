@@ -235,6 +235,19 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
             continue;
         }
         uint64_t rev = it->upd->revision;
+        if (c->grants && it->gen != c->grants_gen) {
+            c->grants_gen = it->gen; /* a new stream: tell the lease side first */
+            c->grants(c->grants_ctx, NULL, 0, it->gen);
+        }
+        if (rev == 0) {
+            /* Quota lease answers or a fleet-size notice (taken on the gRPC thread): no
+             * configuration in them. */
+            if (c->grants)
+                c->grants(c->grants_ctx, it->upd->grants, it->upd->n_grants, it->gen);
+            edge_pb_free(it->upd);
+            free(it);
+            continue;
+        }
         int rc = dp_cpmerge_update(c->merge, it->upd, err, sizeof(err));
         if (rc == DP_CPMERGE_CURRENT) {
             current = true;
@@ -367,6 +380,12 @@ dp_cpclient_free(struct dp_cpclient *c)
         edge_pb_free(it->upd);
         free(it);
     }
+    while (c->tx_head) {
+        struct tx_item *it = c->tx_head;
+        c->tx_head = it->next;
+        grpc_byte_buffer_destroy(it->bb);
+        free(it);
+    }
     if (c->creds)
         grpc_channel_credentials_release(c->creds);
     if (c->have_auth_md)
@@ -440,4 +459,69 @@ dp_cpclient_send_usage(struct dp_cpclient *c, const Edge__V1__UsageReport *repor
     }
     pthread_mutex_unlock(&c->mu);
     return e;
+}
+
+void
+dp_cpclient_on_grants(struct dp_cpclient *c, dp_cpclient_grants_fn fn, void *ctx)
+{
+    c->grants = fn;
+    c->grants_ctx = ctx;
+}
+
+bool
+dp_cpclient_stream(struct dp_cpclient *c, unsigned *ret_generation)
+{
+    pthread_mutex_lock(&c->mu);
+    bool up = c->call_open && !c->stopping && atomic_load(&c->connected);
+    *ret_generation = c->gen;
+    pthread_mutex_unlock(&c->mu);
+    return up;
+}
+
+int
+dp_cpclient_send_leases(struct dp_cpclient *c, const Edge__V1__QuotaLeases *leases)
+{
+    Edge__V1__NodeMessage msg = EDGE__V1__NODE_MESSAGE__INIT;
+    msg.msg_case = EDGE__V1__NODE_MESSAGE__MSG_LEASES;
+    msg.leases = (Edge__V1__QuotaLeases *)leases;
+    struct tx_item *it = calloc(1, sizeof(*it));
+    if (!it)
+        return -ENOMEM;
+    grpc_slice s = edge_rpc_pack(&msg.base);
+    it->bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    if (!it->bb) {
+        free(it);
+        return -ENOMEM;
+    }
+    int e = -EAGAIN;
+    pthread_mutex_lock(&c->mu);
+    if (c->call_open && !c->stopping && c->tx_len >= TX_QUEUE_MAX) {
+        e = -ENOBUFS;
+    } else if (c->call_open && !c->stopping) {
+        if (c->tx_tail)
+            c->tx_tail->next = it;
+        else
+            c->tx_head = it;
+        c->tx_tail = it;
+        c->tx_len++;
+        it = NULL;
+        dp_cpstream_start_send_locked(c);
+        e = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (it) {
+        grpc_byte_buffer_destroy(it->bb);
+        free(it);
+    }
+    return e;
+}
+
+bool
+dp_cpclient_sends_idle(struct dp_cpclient *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool idle = !c->call_open || c->stopping || (!c->send_busy && !c->tx_head && !c->ack.have);
+    pthread_mutex_unlock(&c->mu);
+    return idle;
 }

@@ -54,4 +54,20 @@ unsigned dp_cpclient_fleet_size(const struct dp_cpclient *c);
  * caller keeps its counts and tries again later), -ENOMEM. */
 int dp_cpclient_send_usage(struct dp_cpclient *c, const Edge__V1__UsageReport *report);
 
+/* Updates with revision 0 (quota lease answers, fleet-size notices) go to fn on the loop
+ * thread, with the generation of the stream they came on (see dp_cpclient_stream); the first
+ * message of every new stream calls fn with no grants first. */
+typedef void (*dp_cpclient_grants_fn)(void *ctx, Edge__V1__QuotaGrant *const *grants, size_t n,
+                                      unsigned generation);
+void dp_cpclient_on_grants(struct dp_cpclient *c, dp_cpclient_grants_fn fn, void *ctx);
+/* Whether a stream is up (the control plane answered on it), and its generation: a new
+ * stream, a new generation. */
+bool dp_cpclient_stream(struct dp_cpclient *c, unsigned *ret_generation);
+/* Queues quota lease messages (borrowed; packed before this returns) for the stream, behind
+ * what is in flight. 0, -EAGAIN (no stream), -ENOBUFS (queue full), -ENOMEM. Loop thread. */
+int dp_cpclient_send_leases(struct dp_cpclient *c, const Edge__V1__QuotaLeases *leases);
+
+/* Nothing is waiting to go out on the stream (or there is no stream). Any thread. */
+bool dp_cpclient_sends_idle(struct dp_cpclient *c);
+
 #endif

@@ -45,6 +45,14 @@ struct rx_item {
     struct rx_item *next;
 };
 
+/* A packed NodeMessage waiting for the send slot (quota leases: they must not be lost while
+ * another message is in flight, unlike usage counts, which wait in their counters). */
+struct tx_item {
+    grpc_byte_buffer *bb;
+    struct tx_item *next;
+};
+#define TX_QUEUE_MAX 256
+
 struct pending_ack {
     bool have;
     uint64_t revision;
@@ -57,6 +65,9 @@ struct dp_cpclient {
     ev_async rx_async;
     dp_cpclient_apply_fn apply;
     void *apply_ctx;
+    dp_cpclient_grants_fn grants;
+    void *grants_ctx;
+    unsigned grants_gen; /* the stream grants last heard of (loop thread) */
 
     char *target, *cache_dir, *version;
     char node_id[129];
@@ -91,6 +102,8 @@ struct dp_cpclient {
     bool send_busy;
     grpc_byte_buffer *send_bb;
     struct pending_ack ack;
+    struct tx_item *tx_head, *tx_tail;
+    size_t tx_len;
     int ops; /* batches started and not completed */
 
     /* gRPC thread only. */
@@ -128,6 +141,9 @@ grpc_channel *dp_cpstream_channel_new(struct dp_cpclient *c);
 void *dp_cpstream_main(void *arg);
 /* From the loop thread: queues an ack (newest wins) for the live stream. */
 void dp_cpstream_send_ack(struct dp_cpclient *c, uint64_t revision, bool ok, const char *error);
+/* Under mu: starts the next send if the slot is free (a pending ack first, then queued
+ * messages). */
+void dp_cpstream_start_send_locked(struct dp_cpclient *c);
 /* From the loop thread: stream gen sent a delta we cannot place; end it and ask for a full
  * snapshot. */
 void dp_cpstream_resync(struct dp_cpclient *c, unsigned gen);

@@ -89,6 +89,53 @@ out:
 }
 
 static void
+start_tx_locked(struct dp_cpclient *c)
+{
+    while (c->tx_head && !c->send_busy && c->call_open && !c->stopping) {
+        struct tx_item *it = c->tx_head;
+        c->tx_head = it->next;
+        if (!c->tx_head)
+            c->tx_tail = NULL;
+        c->tx_len--;
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = it->bb;
+        c->send_bb = it->bb;
+        free(it);
+        if (grpc_call_start_batch(c->call, &op, 1, &c->t_send, NULL) != GRPC_CALL_OK) {
+            grpc_byte_buffer_destroy(c->send_bb);
+            c->send_bb = NULL;
+            continue;
+        }
+        c->send_busy = true;
+        c->ops++;
+    }
+}
+
+static void
+drop_tx_locked(struct dp_cpclient *c)
+{
+    while (c->tx_head) {
+        struct tx_item *it = c->tx_head;
+        c->tx_head = it->next;
+        grpc_byte_buffer_destroy(it->bb);
+        free(it);
+    }
+    c->tx_tail = NULL;
+    c->tx_len = 0;
+}
+
+static void start_ack_locked(struct dp_cpclient *c);
+
+void
+dp_cpstream_start_send_locked(struct dp_cpclient *c)
+{
+    start_ack_locked(c);
+    start_tx_locked(c);
+}
+
+static void
 start_ack_locked(struct dp_cpclient *c)
 {
     Edge__V1__Ack ack = EDGE__V1__ACK__INIT;
@@ -176,6 +223,7 @@ pack_hello_locked(struct dp_cpclient *c)
         hello.revision = c->hello_revision;
         hello.store_id = c->hello_store_id;
     }
+    hello.leases = true;
     hello.n_listeners = c->n_listeners;
     hello.listeners = c->listeners;
     msg.msg_case = EDGE__V1__NODE_MESSAGE__MSG_HELLO;
@@ -360,7 +408,7 @@ on_send(struct dp_cpclient *c)
         grpc_byte_buffer_destroy(c->send_bb);
     c->send_bb = NULL;
     c->send_busy = false;
-    start_ack_locked(c);
+    dp_cpstream_start_send_locked(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -374,6 +422,7 @@ on_status(struct dp_cpclient *c)
     c->ops--;
     c->call_open = false;
     c->ack.have = false;
+    drop_tx_locked(c); /* the control plane forgets this stream's leases; so does the node */
     stopping = c->stopping;
     resync = c->resync;
     pthread_mutex_unlock(&c->mu);

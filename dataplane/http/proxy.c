@@ -158,6 +158,63 @@ req_account(struct dp_req *r)
         dp_worker_access_log(w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* ---- requests waiting for a quota lease ------------------------------------------------------ */
+
+static void
+unpark(struct dp_worker *w, struct dp_req *r)
+{
+    if (r->lease_prev)
+        r->lease_prev->lease_next = r->lease_next;
+    else
+        w->parked = r->lease_next;
+    if (r->lease_next)
+        r->lease_next->lease_prev = r->lease_prev;
+    else
+        w->parked_tail = r->lease_prev;
+    r->lease_prev = r->lease_next = NULL;
+    w->n_parked--;
+    r->phase = PH_HEADERS;
+}
+
+void
+dp_proxy_req_park(struct dp_req *r)
+{
+    struct dp_conn *c = r->c;
+    struct dp_worker *w = c->w;
+    if (!(r->policy_flags & DP_PARKED_ONCE)) {
+        r->policy_flags |= DP_PARKED_ONCE; /* the wait is counted from the first park */
+        dp_proxy_timer_set(w->loop, &c->timer, DP_LEASE_WAIT_MS);
+    }
+    r->phase = PH_LEASE;
+    r->lease_next = NULL;
+    r->lease_prev = w->parked_tail;
+    if (w->parked_tail)
+        w->parked_tail->lease_next = r;
+    else
+        w->parked = r;
+    w->parked_tail = r;
+    w->n_parked++;
+}
+
+/* Checks a parked request again: it goes on, fails, or parks again (at the tail). */
+static void
+resume(struct dp_req *r, unsigned extra_flags)
+{
+    struct dp_conn *c = r->c;
+    unpark(c->w, r);
+    r->policy_flags |= extra_flags;
+    if (dp_proxy_req_on_head(c) != 1)
+        dp_proxy_conn_process(c);
+}
+
+void
+dp_proxy_resume_parked(struct dp_worker *w)
+{
+    /* Those parked now, oldest first; a request that parks again goes behind them. */
+    for (size_t n = w->n_parked; n > 0 && w->parked; n--)
+        resume(w->parked, 0);
+}
+
 /* Ends the current exchange of c: accounts it, detaches the upstream, frees the request. */
 void
 dp_proxy_req_finish(struct dp_conn *c)
@@ -173,6 +230,8 @@ dp_proxy_req_finish(struct dp_conn *c)
         dp_upconn_close(r->u);
         r->u = NULL;
     }
+    if (r->phase == PH_LEASE)
+        unpark(c->w, r);
     dp_worker_hold_release(c->w, r->hold);
     c->req = NULL;
     req_put(c->w, r);
@@ -548,6 +607,7 @@ dp_proxy_conn_process(struct dp_conn *c)
         }
         case PH_WAIT:
         case PH_DISCARD:
+        case PH_LEASE:
             conn_update_io(c);
             return;
         }
@@ -593,6 +653,10 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     struct dp_req *r = c->req;
     if (!r || c->lingering) {
         conn_close(c); /* idle keep-alive connection */
+        return;
+    }
+    if (r->phase == PH_LEASE) {
+        resume(r, DP_POLICY_NO_LEASE); /* no lease in time: the node's share decides */
         return;
     }
     if (r->phase == PH_HEADERS) {

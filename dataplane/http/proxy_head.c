@@ -183,7 +183,9 @@ dp_proxy_req_on_head(struct dp_conn *c)
     }
     r->req_chunked = (p->flags & F_CHUNKED) != 0;
     r->expect_continue = h->expect_continue;
-    if (h->req_id_len && h->req_id_len < sizeof(r->req_id))
+    if (r->req_id[0])
+        ; /* checked again after a lease wait: keep the id it was given */
+    else if (h->req_id_len && h->req_id_len < sizeof(r->req_id))
         snprintf(r->req_id, sizeof(r->req_id), "%.*s", (int)h->req_id_len, base + h->req_id_off);
     else
         snprintf(r->req_id, sizeof(r->req_id), "%016llx%08x",
@@ -294,7 +296,11 @@ dp_proxy_req_on_head(struct dp_conn *c)
         struct dp_policy_verdict pv;
         dp_policy_check(s, res.stage, rt, key, key_len,
                         (uint64_t)mono.tv_sec * 1000000000ULL + (uint64_t)mono.tv_nsec,
-                        (int64_t)time(NULL), &pv);
+                        (int64_t)time(NULL), r->policy_flags & DP_POLICY_NO_LEASE, &pv);
+        if (pv.status == DP_POLICY_PARKED) {
+            dp_proxy_req_park(r);
+            return 1;
+        }
         if (pv.status) {
             dp_proxy_req_fail(r, pv.status, pv.message, pv.headers[0] ? pv.headers : NULL);
             return -1;

@@ -24,7 +24,13 @@ enum req_phase {
     PH_BODY,    /* forwarding the request body */
     PH_WAIT,    /* request read; waiting for the response to finish */
     PH_DISCARD, /* an error response was queued; the connection closes after it */
+    PH_LEASE,   /* head read; waiting for a quota lease (policy/lease.h) */
 };
+
+/* How long a request waits for a quota lease before the node's share decides instead. */
+#define DP_LEASE_WAIT_MS 1000
+/* dp_req.policy_flags, beside dp_policy_check()'s own: the lease wait has started. */
+#define DP_PARKED_ONCE (1u << 16)
 
 struct dp_uconn {
     struct dp_worker *w;
@@ -67,6 +73,8 @@ struct dp_req {
     unsigned client_minor;
     uint32_t active_pool; /* pool id + 1 counted in that pool's active; 0: none */
     struct dp_req *next_free;
+    struct dp_req *lease_prev, *lease_next; /* in w->parked while phase == PH_LEASE */
+    unsigned policy_flags;                  /* dp_policy_check() flags */
     char rl_headers[128];    /* RateLimit-* lines for an admitted response of a throttled route */
     struct dp_h1_head rhead; /* the response head */
     struct dp_h1_head head;  /* the request head; last (see req_get) */
@@ -119,8 +127,12 @@ void dp_proxy_conn_try_write(struct dp_conn *c);
 /* Queues an error response (or closes when a response already started); ends the request. */
 void dp_proxy_req_fail(struct dp_req *r, int status, const char *msg, const char *extra);
 /* The head is complete: route the request, open the upstream side and queue the head (in
- * proxy_head.c). Returns 0 to go on with the body, or -1 when an error response is queued. */
+ * proxy_head.c). Returns 0 to go on with the body, -1 when an error response is queued, or 1
+ * when the request is parked for a quota lease (it is checked again when the worker is kicked,
+ * or when the wait is over). */
 int dp_proxy_req_on_head(struct dp_conn *c);
+/* Parks the current request of c for a lease (proxy.c). */
+void dp_proxy_req_park(struct dp_req *r);
 /* The client's address as text, for X-Forwarded-For and logs. */
 void dp_proxy_peer_ip(const struct dp_conn *c, char *out, size_t len);
 /* Ends the current exchange: accounts it, detaches and closes its upstream, frees it. */

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct dp_leases;
+
 struct dp_bucket {
     _Atomic uint64_t key; /* 0: free */
     _Atomic uint64_t val;
@@ -26,6 +28,7 @@ struct dp_buckets {
     _Atomic uint64_t full;     /* lookups that found no free slot (failed open) */
     _Atomic uint64_t changed;  /* bumped whenever a quota counter moves (usage reports) */
     uint64_t reported_changed; /* `changed` at the last usage report (main thread) */
+    struct dp_leases *_Atomic leases; /* quota leases (policy/lease.h); NULL: none */
 };
 
 /* capacity is rounded up to a power of two. 0, or -ENOMEM. Pages are touched only when used. */

@@ -1,6 +1,7 @@
 #include "policy/policy.h"
 
 #include "http/h1.h"
+#include "policy/lease.h"
 #include "policy/usage.h"
 
 #include <errno.h>
@@ -91,10 +92,45 @@ deny(struct dp_policy_verdict *ret, int status, const char *msg)
     ret->message = msg;
 }
 
+static void
+quota_exceeded(struct dp_policy_verdict *ret, int64_t end, int64_t now_s)
+{
+    deny(ret, 429, "quota exceeded");
+    snprintf(ret->headers, sizeof(ret->headers), "Retry-After: %lld\r\n", (long long)(end - now_s));
+}
+
+/* Where a quota-limited request stands with its lease. */
+enum lease_step { LEASE_GO, LEASE_SHARE, LEASE_STOP };
+
+static enum lease_step
+lease_step(struct dp_buckets *b, const struct dp_plan *plan, const struct dp_key *k, int64_t start,
+           bool take, unsigned flags, struct dp_policy_verdict *ret)
+{
+    struct dp_leases *leases = atomic_load_explicit(&b->leases, memory_order_acquire);
+    if ((flags & DP_POLICY_NO_LEASE) || !dp_leases_on(leases))
+        return LEASE_SHARE;
+    uint64_t uid = dp_policy_usage_id(plan->id, k->id_hash);
+    _Atomic uint64_t *lw = dp_buckets_get(b, dp_policy_lease_id(uid));
+    if (!lw)
+        return LEASE_SHARE;
+    switch (dp_lease_take(lw, start, take)) {
+    case DP_LEASE_TAKEN:
+        return LEASE_GO;
+    case DP_LEASE_EXHAUSTED:
+        return LEASE_STOP;
+    case DP_LEASE_NONE:
+        break;
+    }
+    if (dp_leases_need(leases, uid, k->id, plan->name, start) < 0)
+        return LEASE_SHARE;
+    ret->status = DP_POLICY_PARKED;
+    return LEASE_STOP;
+}
+
 void
 dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
                 const struct dp_route *route, const char *key, size_t key_len, uint64_t now_ns,
-                int64_t now_s, struct dp_policy_verdict *ret)
+                int64_t now_s, unsigned flags, struct dp_policy_verdict *ret)
 {
     memset(ret, 0, sizeof(*ret));
     const struct dp_route_policy *rp = &route->policy;
@@ -135,6 +171,15 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
     struct dp_buckets *b = s->buckets;
     if (!b)
         return;
+    bool quota = plan && plan->quota_limit && plan->period != DP_QUOTA_NONE;
+    int64_t start = 0, end = 0;
+    if (plan && dp_quota_period(quota ? plan->period : DP_QUOTA_DAY, now_s, &start, &end) < 0)
+        plan = NULL; /* a clock past what gmtime takes: no counting */
+    if (quota && plan && lease_step(b, plan, k, start, false, flags, ret) == LEASE_STOP) {
+        if (!ret->status)
+            quota_exceeded(ret, end, now_s);
+        return; /* before any throttle is charged: a parked request comes back */
+    }
     struct tight tight = {0};
     if (!take(b, stage->policy_id, &stage->throttle, now_ns, &tight, ret))
         return;
@@ -153,17 +198,28 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
                 break;
             }
         }
-        /* Every keyed request is counted (usage reports); the quota limits the count. */
-        bool quota = plan->quota_limit && plan->period != DP_QUOTA_NONE;
-        int64_t start, end;
+        /* Every keyed request is counted (usage reports); the quota limits the count: by
+         * lease, or without the control plane by the node's share. */
+        uint64_t limit = UINT64_MAX;
+        if (quota) {
+            switch (lease_step(b, plan, k, start, true, flags, ret)) {
+            case LEASE_GO:
+                break;
+            case LEASE_STOP: /* another worker took the last one since the peek */
+                if (!ret->status)
+                    quota_exceeded(ret, end, now_s);
+                return;
+            case LEASE_SHARE: {
+                unsigned fleet = dp_buckets_fleet(b);
+                limit = (plan->quota_limit + fleet - 1) / fleet;
+                break;
+            }
+            }
+        }
         _Atomic uint64_t *w = dp_buckets_get(b, dp_policy_usage_id(plan->id, k->id_hash));
-        if (w && dp_quota_period(quota ? plan->period : DP_QUOTA_DAY, now_s, &start, &end) == 0) {
-            unsigned fleet = dp_buckets_fleet(b);
-            uint64_t share = quota ? (plan->quota_limit + fleet - 1) / fleet : UINT64_MAX;
-            if (!dp_quota_take(w, start, share, NULL)) {
-                deny(ret, 429, "quota exceeded");
-                snprintf(ret->headers, sizeof(ret->headers), "Retry-After: %lld\r\n",
-                         (long long)(end - now_s));
+        if (w) {
+            if (!dp_quota_take(w, start, limit, NULL)) {
+                quota_exceeded(ret, end, now_s);
                 return;
             }
             atomic_fetch_add_explicit(&b->changed, 1, memory_order_relaxed);

@@ -16,8 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* dp_policy_check() status: no lease left; a lease was asked for; retry when kicked. */
+#define DP_POLICY_PARKED 1
+/* dp_policy_check() flag: do not wait for a lease, enforce the node's share of the quota (the
+ * lease did not come in time). */
+#define DP_POLICY_NO_LEASE 1u
+
 struct dp_policy_verdict {
-    int status;               /* 0: go on to the upstream; else the error to answer */
+    int status;               /* 0: go on to the upstream; DP_POLICY_PARKED; else the error */
     const char *message;      /* with status */
     const struct dp_key *key; /* the caller's key when one was checked */
     const struct dp_plan *plan;
@@ -31,9 +37,11 @@ int dp_policy_find_key(const struct dp_route_policy *rp, const struct dp_h1_head
                        size_t *ret_len);
 
 /* Applies the policies. key is the credential found (NULL: none). now_ns on CLOCK_MONOTONIC
- * for throttles, now_s Unix time for expiry and quota periods. */
+ * for throttles, now_s Unix time for expiry and quota periods. A quota-limited request with
+ * no lease left comes back DP_POLICY_PARKED before any throttle is charged (unless flags has
+ * DP_POLICY_NO_LEASE); the caller waits for the kick (policy/lease.h) and checks again. */
 void dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
                      const struct dp_route *route, const char *key, size_t key_len, uint64_t now_ns,
-                     int64_t now_s, struct dp_policy_verdict *ret);
+                     int64_t now_s, unsigned flags, struct dp_policy_verdict *ret);
 
 #endif

@@ -80,3 +80,58 @@ dp_quota_take(_Atomic uint64_t *word, int64_t period_start, uint64_t limit, uint
         }
     }
 }
+
+#define LEASE_EXHAUSTED (1ULL << 39)
+
+enum dp_lease_state
+dp_lease_take(_Atomic uint64_t *word, int64_t period_start, bool take)
+{
+    uint64_t tag = tag_of(period_start);
+    uint64_t old = atomic_load_explicit(word, memory_order_relaxed);
+    for (;;) {
+        if ((old >> COUNT_BITS) != tag)
+            return DP_LEASE_NONE;
+        if ((old & DP_LEASE_MAX) == 0)
+            return old & LEASE_EXHAUSTED ? DP_LEASE_EXHAUSTED : DP_LEASE_NONE;
+        if (!take)
+            return DP_LEASE_TAKEN;
+        if (atomic_compare_exchange_weak_explicit(word, &old, old - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return DP_LEASE_TAKEN;
+    }
+}
+
+void
+dp_lease_grant(_Atomic uint64_t *word, int64_t period_start, uint64_t n, bool exhausted)
+{
+    uint64_t tag = tag_of(period_start);
+    uint64_t old = atomic_load_explicit(word, memory_order_relaxed);
+    for (;;) {
+        uint64_t left = (old >> COUNT_BITS) == tag ? old & DP_LEASE_MAX : 0;
+        uint64_t next;
+        if (exhausted) {
+            next = tag << COUNT_BITS | LEASE_EXHAUSTED | left;
+        } else {
+            left = n > DP_LEASE_MAX - left ? DP_LEASE_MAX : left + n;
+            next = tag << COUNT_BITS | left;
+        }
+        if (atomic_compare_exchange_weak_explicit(word, &old, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+uint64_t
+dp_lease_drain(_Atomic uint64_t *word, int64_t period_start, bool clear_exhausted)
+{
+    uint64_t tag = tag_of(period_start);
+    uint64_t old = atomic_load_explicit(word, memory_order_relaxed);
+    for (;;) {
+        if ((old >> COUNT_BITS) != tag)
+            return 0;
+        uint64_t keep = clear_exhausted ? 0 : old & LEASE_EXHAUSTED;
+        if (atomic_compare_exchange_weak_explicit(word, &old, tag << COUNT_BITS | keep,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return old & DP_LEASE_MAX;
+    }
+}

@@ -2,7 +2,12 @@
  * The period start, as days since the epoch, is packed with the count into one 64-bit word so
  * a new period resets the count without a sweep:
  *     word = (start_day + 1) << 40 | count
- * Each node enforces its share ceil(limit / fleet) (DESIGN §5, quota leases). */
+ *
+ * Leases (DESIGN §5): while the control plane is connected, a node admits a quota-limited
+ * request only against a lease, the requests the control plane granted it for the period,
+ * kept in a second word per (key, plan):
+ *     lease = (start_day + 1) << 40 | exhausted << 39 | remaining
+ * Without the control plane a node falls back to its share ceil(limit / fleet) of its count. */
 #ifndef DP_POLICY_QUOTA_H
 #define DP_POLICY_QUOTA_H
 
@@ -27,5 +32,22 @@ bool dp_quota_take(_Atomic uint64_t *word, int64_t period_start, uint64_t limit,
 
 /* The count held by word for the period starting at period_start (0 for another period). */
 uint64_t dp_quota_count(uint64_t word, int64_t period_start);
+
+enum dp_lease_state {
+    DP_LEASE_TAKEN,     /* one leased request used */
+    DP_LEASE_NONE,      /* nothing left for the period: ask the control plane */
+    DP_LEASE_EXHAUSTED, /* the control plane said the quota is used up */
+};
+
+#define DP_LEASE_MAX ((1ULL << 39) - 1)
+
+/* Uses one leased request (take) or only tells whether one is there (peek). Any thread. */
+enum dp_lease_state dp_lease_take(_Atomic uint64_t *word, int64_t period_start, bool take);
+/* Adds n leased requests for the period (another period's lease is replaced), or marks the
+ * period exhausted (n ignored). Any thread. */
+void dp_lease_grant(_Atomic uint64_t *word, int64_t period_start, uint64_t n, bool exhausted);
+/* Takes back every unused leased request of the period (remaining becomes 0; the exhausted
+ * mark goes too when clear_exhausted) and returns how many there were. Any thread. */
+uint64_t dp_lease_drain(_Atomic uint64_t *word, int64_t period_start, bool clear_exhausted);
 
 #endif

@@ -21,6 +21,25 @@ reported_id(uint64_t usage_id)
     return dp_policy_mix(usage_id, 0x5245u);
 }
 
+uint64_t
+dp_policy_usage_claim(struct dp_buckets *b, uint64_t usage_id, int64_t period_start)
+{
+    _Atomic uint64_t *w = dp_buckets_find(b, usage_id);
+    _Atomic uint64_t *rw = w ? dp_buckets_get(b, reported_id(usage_id)) : NULL;
+    if (!rw)
+        return 0;
+    uint64_t cur = atomic_load_explicit(w, memory_order_relaxed);
+    uint64_t now_count = dp_quota_count(cur, period_start);
+    if (now_count == 0)
+        return 0; /* nothing counted in this period (yet, or any more) */
+    uint64_t rep = atomic_load_explicit(rw, memory_order_relaxed);
+    uint64_t done = (rep >> COUNT_BITS) == (cur >> COUNT_BITS) ? rep & COUNT_MASK : 0;
+    if (now_count <= done)
+        return 0;
+    atomic_store_explicit(rw, cur, memory_order_relaxed);
+    return now_count - done;
+}
+
 struct pending {
     _Atomic uint64_t *reported;
     uint64_t value;

@@ -19,4 +19,15 @@ int dp_policy_usage_report(const struct dp_snapshot *s, dp_policy_send_fn send, 
 /* The bucket name of the usage/quota counter of (plan, key) (shared with policy.c). */
 uint64_t dp_policy_usage_id(uint64_t plan_id, uint64_t key_id_hash);
 
+/* The requests of (usage word, period) counted since the last report, marked reported as they
+ * are returned (they travel in a quota lease message instead). Main thread. */
+uint64_t dp_policy_usage_claim(struct dp_buckets *b, uint64_t usage_id, int64_t period_start);
+
+/* The bucket name of the quota lease word of a usage word (policy/quota.h). */
+static inline uint64_t
+dp_policy_lease_id(uint64_t usage_id)
+{
+    return dp_policy_mix(usage_id, 0x4c45u);
+}
+
 #endif

@@ -223,6 +223,73 @@ test_quota_take(void **state)
     assert_int_equal(dp_quota_count(atomic_load(&w), d1), 0);
 }
 
+/* The lease word: takes what was granted and no more, tells "ask" from "exhausted", a new
+ * period starts empty, drain returns exactly what is left. */
+static void
+test_lease_word(void **state)
+{
+    (void)state;
+    _Atomic uint64_t w = 0;
+    int64_t d1 = 20000LL * 86400, d2 = d1 + 86400;
+    assert_int_equal(dp_lease_take(&w, d1, true), DP_LEASE_NONE);
+    dp_lease_grant(&w, d1, 3, false);
+    assert_int_equal(dp_lease_take(&w, d1, false), DP_LEASE_TAKEN); /* peek takes nothing */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(dp_lease_take(&w, d1, true), DP_LEASE_TAKEN);
+    assert_int_equal(dp_lease_take(&w, d1, true), DP_LEASE_NONE);
+    dp_lease_grant(&w, d1, 2, false);
+    assert_int_equal(dp_lease_take(&w, d2, true), DP_LEASE_NONE); /* another period */
+    assert_int_equal(dp_lease_drain(&w, d1, false), 2);
+    assert_int_equal(dp_lease_drain(&w, d1, false), 0);
+    dp_lease_grant(&w, d1, 0, true);
+    assert_int_equal(dp_lease_take(&w, d1, true), DP_LEASE_EXHAUSTED);
+    assert_int_equal(dp_lease_take(&w, d2, true), DP_LEASE_NONE); /* a new period: ask */
+    (void)dp_lease_drain(&w, d1, true);
+    assert_int_equal(dp_lease_take(&w, d1, true), DP_LEASE_NONE);
+    dp_lease_grant(&w, d1, 0, true);
+    dp_lease_grant(&w, d1, 1, false); /* a grant lifts "exhausted" */
+    assert_int_equal(dp_lease_take(&w, d1, true), DP_LEASE_TAKEN);
+    dp_lease_grant(&w, d1, UINT64_MAX, false); /* saturates */
+    assert_int_equal(dp_lease_drain(&w, d1, false), DP_LEASE_MAX);
+}
+
+struct lease_race {
+    _Atomic uint64_t *w;
+    int64_t period;
+    unsigned taken;
+};
+
+static void *
+lease_taker(void *arg)
+{
+    struct lease_race *r = arg;
+    while (dp_lease_take(r->w, r->period, true) == DP_LEASE_TAKEN)
+        r->taken++;
+    return NULL;
+}
+
+/* Four threads race for 100,000 leased requests: together they take exactly that many. */
+static void
+test_lease_word_shared(void **state)
+{
+    (void)state;
+    _Atomic uint64_t w = 0;
+    int64_t d1 = 20000LL * 86400;
+    dp_lease_grant(&w, d1, 100000, false);
+    struct lease_race r[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct lease_race){.w = &w, .period = d1};
+        assert_int_equal(pthread_create(&t[i], NULL, lease_taker, &r[i]), 0);
+    }
+    unsigned total = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        total += r[i].taken;
+    }
+    assert_int_equal(total, 100000);
+}
+
 int
 main(void)
 {
@@ -230,6 +297,7 @@ main(void)
         cmocka_unit_test(test_gcra_accuracy),    cmocka_unit_test(test_gcra_burst_and_headers),
         cmocka_unit_test(test_gcra_shared_word), cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_quota_periods),    cmocka_unit_test(test_quota_take),
+        cmocka_unit_test(test_lease_word),       cmocka_unit_test(test_lease_word_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,7 +256,7 @@ check(const struct dp_snapshot *s, const struct dp_stage *st, const char *path, 
       uint64_t now_ns, struct dp_policy_verdict *v)
 {
     dp_policy_check(s, st, route_of(st, path), secret, secret ? strlen(secret) : 0, now_ns,
-                    2000000000, v);
+                    2000000000, 0, v);
     return v->status;
 }
 
