@@ -15,7 +15,10 @@ import os
 import statistics
 import sys
 
-PROXIES = ("edge", "nginx", "haproxy")
+PROXIES = ("edge", "edge-keys", "nginx", "nginx-keys", "haproxy")
+# (keyed variant, its plain proxy): the same binary with API-key auth + throttling on.
+KEY_PAIRS = (("edge-keys", "edge"), ("nginx-keys", "nginx"))
+KEYS_TARGET = 0.95  # issue 4: edge-keys throughput >= 0.95 x edge in the same run
 
 
 def read_jsonl(path):
@@ -70,6 +73,47 @@ def per_round(rec):
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def keys_cost(rounds, summary):
+    """Per (keyed, plain) pair: throughput ratio and added CPU per request, from the medians
+    and, paired by round, the median of the per-round ratios (the pair ran in the same round,
+    so slow drifts of the machine cancel)."""
+    out = {}
+    for keyed, plain in KEY_PAIRS:
+        if keyed not in summary or plain not in summary:
+            continue
+        k, p = summary[keyed], summary[plain]
+        by_round = {}
+        for r in rounds:
+            if r["proxy"] in (keyed, plain):
+                by_round.setdefault(r["round"], {})[r["proxy"]] = r
+        ratios = [
+            d[keyed]["rps"] / d[plain]["rps"]
+            for d in by_round.values()
+            if keyed in d and plain in d and d[plain]["rps"]
+        ]
+        added = [
+            d[keyed]["cpu_us_per_req"] - d[plain]["cpu_us_per_req"]
+            for d in by_round.values()
+            if keyed in d and plain in d and d[keyed]["cpu_us_per_req"] is not None
+            and d[plain]["cpu_us_per_req"] is not None
+        ]
+        cpu_k, cpu_p = k["cpu_us_per_req"], p["cpu_us_per_req"]
+        out[keyed] = {
+            "plain": plain,
+            "rps_ratio": round(k["rps"] / p["rps"], 3) if p["rps"] else None,
+            "rps_ratio_per_round_median": round(median(ratios), 3) if ratios else None,
+            "rps_ratio_per_round_min": round(min(ratios), 3) if ratios else None,
+            "rps_ratio_per_round_max": round(max(ratios), 3) if ratios else None,
+            "added_cpu_us_per_req": round(cpu_k - cpu_p, 3)
+            if cpu_k is not None and cpu_p is not None
+            else None,
+            "added_cpu_us_per_req_per_round_median": round(median(added), 3) if added else None,
+            "p99_ms_plain": p["p99_ms"],
+            "p99_ms_keyed": k["p99_ms"],
+        }
+    return out
 
 
 def fmt(value, digits=0):
@@ -133,6 +177,34 @@ def main():
             f"| {fmt(s['x_nginx'], 2)} | {fmt(s['cpu_us_per_req'], 2)} | {fmt(s['rss_idle_kib'])} "
             f"| {fmt(s['kib_per_idle_conn'], 2)} |"
         )
+    costs = keys_cost(rounds, summary)
+    if costs:
+        print("\n### API-key auth + throttle: keyed variant vs its plain proxy, same run\n")
+        print(
+            "| keyed / plain | req/s ratio (of medians) | per-round ratio: median (min..max) "
+            "| p99 ms plain / keyed | CPU-us/req plain / keyed | added CPU-us/req (per-round median) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for keyed, c in costs.items():
+            s, p = summary[keyed], summary[c["plain"]]
+            print(
+                f"| {keyed} / {c['plain']} | {fmt(c['rps_ratio'], 3)} "
+                f"| {fmt(c['rps_ratio_per_round_median'], 3)} ({fmt(c['rps_ratio_per_round_min'], 3)}"
+                f"..{fmt(c['rps_ratio_per_round_max'], 3)}) "
+                f"| {fmt(p['p99_ms'], 3)} / {fmt(s['p99_ms'], 3)} "
+                f"| {fmt(p['cpu_us_per_req'], 2)} / {fmt(s['cpu_us_per_req'], 2)} "
+                f"| {fmt(c['added_cpu_us_per_req'], 2)} ({fmt(c['added_cpu_us_per_req_per_round_median'], 2)}) |"
+            )
+        e = costs.get("edge-keys")
+        if e and e["rps_ratio"] is not None:
+            verdict = "meets" if e["rps_ratio"] >= KEYS_TARGET else "misses"
+            print(
+                f"\nedge-keys / edge = {e['rps_ratio']:.3f}: {verdict} the target >= {KEYS_TARGET}"
+                " (issue 4). A ratio within the spread of the per-round ratios is noise."
+            )
+        summary_keys = costs
+    else:
+        summary_keys = {}
     print()
     for proxy in PROXIES:
         st, reason = status.get(proxy, ("skipped", "not in --only"))
@@ -196,6 +268,7 @@ def main():
             "meta": meta,
             "status": {p: {"status": s, "reason": r} for p, (s, r) in status.items()},
             "summary": summary,
+            "keys_cost": summary_keys,
             "rounds": rounds,
             "memory": memory,
         }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Edge vs nginx vs HAProxy as plain reverse proxies in front of one fixed-response backend.
+# Edge vs nginx vs HAProxy as plain reverse proxies in front of one fixed-response backend, and
+# Edge and nginx again with API-key auth + throttling on (edge-keys, nginx-keys).
 #
 # One worker each, upstream keep-alive for all, wrk with 64 connections pinned to core 0, the
 # proxies and the backend pinned to core 1, interleaved rounds in rotated order, medians across
 # rounds. See tests/bench/README.md for what is measured and how to read it.
 #
-#   tests/bench/run.sh [--rounds N] [--duration S] [--quick] [--only edge,nginx,haproxy]
-#                      [--json PATH] [--connections N] [--idle-conns N] [--keep-tmp]
+#   tests/bench/run.sh [--rounds N] [--duration S] [--quick] [--json PATH] [--connections N]
+#                      [--only edge,edge-keys,nginx,nginx-keys,haproxy] [--idle-conns N]
+#                      [--keep-tmp]
 #
 # Environment: EDGE_BUILD (default: build/ under the repo root) holds edge-dataplane,
 # edge-controlplane and edgectl. Everything listens on 127.0.0.1 ephemeral ports; every
@@ -24,14 +26,15 @@ ROUNDS=5
 DURATION=10
 CONNS=64
 IDLE_CONNS=1000
-ONLY=edge,nginx,haproxy
+ALL_PROXIES=(edge edge-keys nginx nginx-keys haproxy)
+ONLY=$(IFS=,; echo "${ALL_PROXIES[*]}")
 JSON_OUT=
 KEEP_TMP=0
 WARMUP=2
 BENCH_PATH=/bench/prod/hello
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
@@ -60,8 +63,8 @@ WANT=()
 IFS=, read -r -a _only <<<"$ONLY"
 for p in "${_only[@]}"; do
     case $p in
-    edge | nginx | haproxy) WANT+=("$p") ;;
-    *) echo "run.sh: --only takes edge,nginx,haproxy (got '$p')" >&2; exit 2 ;;
+    edge | edge-keys | nginx | nginx-keys | haproxy) WANT+=("$p") ;;
+    *) echo "run.sh: --only takes $(IFS=,; echo "${ALL_PROXIES[*]}") (got '$p')" >&2; exit 2 ;;
     esac
 done
 
@@ -151,12 +154,21 @@ wait_listen() { # PORT TIMEOUT_S
     return 1
 }
 
-http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1"; }
+# The API key that every request of the run carries (wrk and the checks), to every proxy: the
+# plain ones ignore it, edge-keys and nginx-keys require it. 43 URL-safe characters.
+BENCH_KEY=ek_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-40)
+KEY_HDR="x-api-key: $BENCH_KEY"
+
+http_code() { # URL [curl args]
+    local url=$1
+    shift
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url"
+}
 
 wait_http_200() { # URL TIMEOUT_S [PID: give up as soon as it has exited]
     local deadline=$((SECONDS + $2)) code=
     while [ $SECONDS -lt $deadline ]; do
-        code=$(http_code "$1")
+        code=$(http_code "$1" -H "$KEY_HDR")
         [ "$code" = 200 ] && return 0
         if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
             code="$code, process exited"
@@ -170,7 +182,7 @@ wait_http_200() { # URL TIMEOUT_S [PID: give up as soon as it has exited]
 
 check_body() { # URL: a 200 is not enough, the proxy must pass the backend's body through
     local got want
-    got=$(curl -s --max-time 2 "$1" | md5sum)
+    got=$(curl -s --max-time 2 -H "$KEY_HDR" "$1" | md5sum)
     want=$(curl -s --max-time 2 "http://127.0.0.1:$BACKEND_PORT/" | md5sum)
     [ "$got" = "$want" ]
 }
@@ -189,7 +201,7 @@ children_of() {
 declare -A STATUS REASON PORT MAIN_PID RSS_START
 proxy_pids() {
     local pid=${MAIN_PID[$1]}
-    if [ "$1" = nginx ]; then
+    if [ "$1" = nginx ] || [ "$1" = nginx-keys ]; then
         PARENT=$pid
         echo "$pid" $(children_of)
     else
@@ -260,11 +272,55 @@ log "backend on 127.0.0.1:$BACKEND_PORT (pid $BACKEND_PID)"
 # ---------------------------------------------------------------------------------------------
 # The proxies
 
-start_nginx() {
-    command -v nginx >/dev/null || { set_status nginx unavailable "nginx not installed"; return; }
-    local dir=$TMP/nginx port
+# must_refuse_keyless NAME URL: a keyed variant that lets a request without the key through is
+# not measuring key auth.
+must_refuse_keyless() {
+    local code
+    code=$(http_code "$2")
+    if [ "$code" != 401 ]; then
+        set_status "$1" unavailable "a request without the API key got $code, not 401"
+        return 1
+    fi
+    code=$(http_code "$2" -H "x-api-key: not-the-bench-key-0123456789")
+    if [ "$code" != 401 ]; then
+        set_status "$1" unavailable "a request with an unknown API key got $code, not 401"
+        return 1
+    fi
+}
+
+# nginx-keys: the key checked by a map (one entry, a hash lookup like Edge's) and throttled per
+# key by limit_req (a shared-memory zone keyed on the key, rate and burst that never refuse).
+nginx_keys_http() {
+    cat <<EOF
+    map \$http_x_api_key \$bench_key_ok {
+        default 0;
+        "$BENCH_KEY" 1;
+    }
+    limit_req_zone \$http_x_api_key zone=keys:10m rate=1000000r/s;
+    limit_req_status 429;
+EOF
+}
+nginx_keys_location() {
+    cat <<EOF
+            if (\$bench_key_ok = 0) {
+                return 401;
+            }
+            limit_req zone=keys burst=1000000 nodelay;
+EOF
+}
+
+start_nginx() { start_nginx_variant nginx 0; }
+start_nginx_keys() { start_nginx_variant nginx-keys 1; }
+
+start_nginx_variant() { # NAME KEYS(0|1)
+    local name=$1 keys=$2 dir=$TMP/$1 port http_extra='' loc_extra=''
+    command -v nginx >/dev/null || { set_status "$name" unavailable "nginx not installed"; return; }
     free_port port
     mkdir -p "$dir"
+    if [ "$keys" = 1 ]; then
+        http_extra=$(nginx_keys_http)
+        loc_extra=$(nginx_keys_location)
+    fi
     cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -288,9 +344,11 @@ http {
         keepalive 64;
         keepalive_requests 1000000;
     }
+$http_extra
     server {
         listen 127.0.0.1:$port;
         location / {
+$loc_extra
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -299,23 +357,26 @@ http {
 }
 EOF
     if ! nginx -t -q -p "$dir" -c "$dir/nginx.conf" >"$dir/check.log" 2>&1; then
-        set_status nginx unavailable "config rejected: $(cat "$dir/check.log")"
+        set_status "$name" unavailable "config rejected: $(cat "$dir/check.log")"
         return
     fi
-    start_bg nginx "${PIN_SERVER[@]}" nginx -p "$dir" -c "$dir/nginx.conf"
-    MAIN_PID[nginx]=$LAST_PID
-    PORT[nginx]=$port
+    start_bg "$name" "${PIN_SERVER[@]}" nginx -p "$dir" -c "$dir/nginx.conf"
+    MAIN_PID[$name]=$LAST_PID
+    PORT[$name]=$port
     if ! wait_http_200 "http://127.0.0.1:$port$BENCH_PATH" 10 "$LAST_PID"; then
-        set_status nginx unavailable "no 200 from it (last: ${LAST_CODE:-none}): $(tail -3 "$dir/error.log" "$TMP/nginx.log" 2>/dev/null)"
+        set_status "$name" unavailable "no 200 from it (last: ${LAST_CODE:-none}): $(tail -3 "$dir/error.log" "$TMP/$name.log" 2>/dev/null)"
         return
     fi
     PARENT=$LAST_PID
     EXTRA_PIDS+=($(children_of))
     if ! check_body "http://127.0.0.1:$port$BENCH_PATH"; then
-        set_status nginx unavailable "its 200 does not carry the backend's body"
+        set_status "$name" unavailable "its 200 does not carry the backend's body"
         return
     fi
-    set_status nginx ok ""
+    if [ "$keys" = 1 ]; then
+        must_refuse_keyless "$name" "http://127.0.0.1:$port$BENCH_PATH" || return
+    fi
+    set_status "$name" ok ""
 }
 
 start_haproxy() {
@@ -368,26 +429,36 @@ find_bin() { # NAME: the executable of that name under $EDGE_BUILD, if any
     find "$EDGE_BUILD" -maxdepth 3 -type f -name "$1" -perm -u+x 2>/dev/null | head -1
 }
 
-ctl() { # edgectl against our control plane; stderr kept for the reason of a failure
-    timeout 20 "$EDGECTL" --server "127.0.0.1:$CP_PORT" --token-file "$TMP/edge/admin.token" "$@" \
+ctl() { # edgectl against the control plane of the variant being set up ($CTL_PORT, $CTL_DIR)
+    timeout 20 "$EDGECTL" --server "127.0.0.1:$CTL_PORT" --token-file "$CTL_DIR/admin.token" "$@" \
         >>"$TMP/edgectl.log" 2>"$TMP/edgectl.err"
 }
 
-start_edge() {
-    local dir=$TMP/edge dp port admin_port
+start_edge() { start_edge_variant edge 0; }
+start_edge_keys() { start_edge_variant edge-keys 1; }
+
+# start_edge_variant NAME KEYS(0|1): its own control plane and data plane, the same binaries.
+# With KEYS=1 the route requires an API key, and the key ($BENCH_KEY, imported with --value) is
+# in a usage plan covering the stage whose throttle (1,000,000/s, burst 1,000,000: the largest
+# the control plane takes) and quota (10^9 a day) never refuse: every request pays for the key
+# lookup, the plan's GCRA word and the quota count, and nothing is refused.
+start_edge_variant() {
+    local name=$1 keys=$2 dir=$TMP/$1 dp port admin_port cp_port key_flag=''
     dp=$(find_bin edge-dataplane)
     CP_BIN=$(find_bin edge-controlplane)
     EDGECTL=$(find_bin edgectl)
-    [ -n "$dp" ] || { set_status edge unavailable "no edge-dataplane under $EDGE_BUILD"; return; }
-    [ -n "$CP_BIN" ] || { set_status edge unavailable "no edge-controlplane under $EDGE_BUILD"; return; }
-    [ -n "$EDGECTL" ] || { set_status edge unavailable "no edgectl under $EDGE_BUILD"; return; }
+    [ -n "$dp" ] || { set_status "$name" unavailable "no edge-dataplane under $EDGE_BUILD"; return; }
+    [ -n "$CP_BIN" ] || { set_status "$name" unavailable "no edge-controlplane under $EDGE_BUILD"; return; }
+    [ -n "$EDGECTL" ] || { set_status "$name" unavailable "no edgectl under $EDGE_BUILD"; return; }
     mkdir -p "$dir/cache"
-    free_port CP_PORT
+    free_port cp_port
+    CTL_PORT=$cp_port
+    CTL_DIR=$dir
     # The control plane is off the request path: it goes with the client, not the proxy.
-    start_bg edge-controlplane "${PIN_CLIENT[@]}" "$CP_BIN" --db "$dir/edge.db" \
-        --listen "127.0.0.1:$CP_PORT" --token-file "$dir/admin.token"
-    if ! wait_listen "$CP_PORT" 10; then
-        set_status edge unavailable "edge-controlplane did not listen: $(tail -3 "$TMP/edge-controlplane.log")"
+    start_bg "$name-controlplane" "${PIN_CLIENT[@]}" "$CP_BIN" --db "$dir/edge.db" \
+        --listen "127.0.0.1:$cp_port" --token-file "$dir/admin.token"
+    if ! wait_listen "$cp_port" 10; then
+        set_status "$name" unavailable "edge-controlplane did not listen: $(tail -3 "$TMP/$name-controlplane.log")"
         return
     fi
     # The first start writes an admin token to this 0600 file (DESIGN.md section 5).
@@ -396,49 +467,64 @@ start_edge() {
         sleep 0.1
     done
     if [ ! -s "$dir/admin.token" ]; then
-        set_status edge unavailable "no admin token in $dir/admin.token"
+        set_status "$name" unavailable "no admin token in $dir/admin.token"
         return
     fi
     # Pool of 64 idle upstream connections per worker, like nginx's "keepalive 64".
     if ! ctl upstream create bench-backend --target "127.0.0.1:$BACKEND_PORT" --pool-size 64; then
-        set_status edge unavailable "edgectl upstream create failed: $(cat "$TMP/edgectl.err")"
+        set_status "$name" unavailable "edgectl upstream create failed: $(cat "$TMP/edgectl.err")"
         return
     fi
     if ! ctl api create bench; then
-        set_status edge unavailable "edgectl api create failed: $(cat "$TMP/edgectl.err")"
+        set_status "$name" unavailable "edgectl api create failed: $(cat "$TMP/edgectl.err")"
         return
     fi
-    if ! ctl route create bench --method ANY --path '/{proxy+}' --upstream bench-backend; then
-        set_status edge unavailable "edgectl route create failed: $(cat "$TMP/edgectl.err")"
+    [ "$keys" = 1 ] && key_flag=--api-key-required
+    if ! ctl route create bench --method ANY --path '/{proxy+}' --upstream bench-backend $key_flag; then
+        set_status "$name" unavailable "edgectl route create failed: $(cat "$TMP/edgectl.err")"
         return
     fi
     if ! ctl deploy bench --stage prod; then
-        set_status edge unavailable "edgectl deploy failed: $(cat "$TMP/edgectl.err")"
+        set_status "$name" unavailable "edgectl deploy failed: $(cat "$TMP/edgectl.err")"
         return
+    fi
+    if [ "$keys" = 1 ]; then
+        if ! ctl plan create bench-plan --rate 1000000 --burst 1000000 --quota 1000000000/day \
+            --stage bench:prod; then
+            set_status "$name" unavailable "edgectl plan create failed: $(cat "$TMP/edgectl.err")"
+            return
+        fi
+        if ! printf '%s\n' "$BENCH_KEY" | ctl key create bench-key --plan bench-plan --value -; then
+            set_status "$name" unavailable "edgectl key create failed: $(cat "$TMP/edgectl.err")"
+            return
+        fi
     fi
     free_port port
     free_port admin_port
-    start_bg edge-dataplane "${PIN_SERVER[@]}" "$dp" --control-plane "127.0.0.1:$CP_PORT" \
+    start_bg "$name-dataplane" "${PIN_SERVER[@]}" "$dp" --control-plane "127.0.0.1:$cp_port" \
         --listen "127.0.0.1:$port" --workers 1 --admin "127.0.0.1:$admin_port" \
-        --cache-dir "$dir/cache" --node-id bench --idle-timeout-ms 120000
-    MAIN_PID[edge]=$LAST_PID
-    PORT[edge]=$port
+        --cache-dir "$dir/cache" --node-id "bench-$name" --idle-timeout-ms 120000
+    MAIN_PID[$name]=$LAST_PID
+    PORT[$name]=$port
     if ! wait_http_200 "http://127.0.0.1:$port$BENCH_PATH" 20 "$LAST_PID"; then
-        set_status edge unavailable "no 200 on $BENCH_PATH (last: ${LAST_CODE:-none}): $(tail -3 "$TMP/edge-dataplane.log")"
+        set_status "$name" unavailable "no 200 on $BENCH_PATH (last: ${LAST_CODE:-none}): $(tail -3 "$TMP/$name-dataplane.log")"
         kill -TERM "$LAST_PID" 2>/dev/null
         return
     fi
     if ! check_body "http://127.0.0.1:$port$BENCH_PATH"; then
-        set_status edge unavailable "its 200 does not carry the backend's body"
+        set_status "$name" unavailable "its 200 does not carry the backend's body"
         return
     fi
-    set_status edge ok ""
+    if [ "$keys" = 1 ]; then
+        must_refuse_keyless "$name" "http://127.0.0.1:$port$BENCH_PATH" || return
+    fi
+    set_status "$name" ok ""
 }
 
 ACTIVE=()
 for p in "${WANT[@]}"; do
     log "starting $p"
-    "start_$p"
+    "start_${p//-/_}"
     if [ "${STATUS[$p]}" = ok ]; then
         ACTIVE+=("$p")
         RSS_START[$p]=$(rss_kib $(proxy_pids "$p"))
@@ -454,10 +540,11 @@ fi
 alive() { kill -0 "${MAIN_PID[$1]}" 2>/dev/null; }
 
 # run_wrk PROXY SECONDS OUT: wrk in the background so that a signal reaches the trap at once.
+# Every proxy gets the same requests, the API key header included (the plain ones ignore it).
 run_wrk() {
     local url="http://127.0.0.1:${PORT[$1]}$BENCH_PATH"
     "${PIN_CLIENT[@]}" timeout -k 2 $(($2 + 15)) wrk -t1 -c"$CONNS" -d"$2s" --latency \
-        -s "$BENCH_DIR/wrk_summary.lua" "$url" >"$3" 2>&1 &
+        -H "$KEY_HDR" -s "$BENCH_DIR/wrk_summary.lua" "$url" >"$3" 2>&1 &
     local pid=$!
     MAIN_PIDS+=("$pid")
     wait "$pid"
@@ -466,11 +553,13 @@ run_wrk() {
 # ---------------------------------------------------------------------------------------------
 # Memory first, on fresh processes (after the one request that checked each proxy): idle, and
 # with IDLE_CONNS idle keep-alive client connections. Measured after a load, the allocator
-# hands the connections memory that the load freed and the growth reads as zero.
+# hands the connections memory that the load freed and the growth reads as zero. The keyed
+# variants are the same binaries as their plain ones: their idle connections are not sampled.
 
 : >"$TMP/memory.jsonl"
 for p in "${ACTIVE[@]}"; do
     alive "$p" || { set_status "$p" failed "exited before the memory sample"; continue; }
+    case $p in *-keys) echo null >"$TMP/idle-$p.json"; continue ;; esac
     sleep 1
     log "$p: memory with $IDLE_CONNS idle keep-alive connections"
     pids=$(proxy_pids "$p" | tr ' ' ,)
@@ -538,7 +627,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # Report
 
-for p in edge nginx haproxy; do
+for p in "${ALL_PROXIES[@]}"; do
     [ -n "${STATUS[$p]:-}" ] && printf '%s\t%s\t%s\n' "$p" "${STATUS[$p]}" "${REASON[$p]}"
 done >"$TMP/status.tsv"
 {
