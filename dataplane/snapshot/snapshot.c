@@ -1,6 +1,7 @@
 #include "snapshot/snapshot.h"
 
 #include "policy/compile.h"
+#include "upstream/lb_hash.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -154,9 +155,10 @@ compile_upstream(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V
     out->retries = u->retries > 10 ? 10 : u->retries;
     out->pool_size = u->pool_size ? u->pool_size : 64;
     out->tls = u->tls;
-    out->lb = u->lb == EDGE__V1__LB_POLICY__LB_POLICY_LEAST_REQUEST ? DP_LB_P2C
-              : u->lb == EDGE__V1__LB_POLICY__LB_POLICY_RANDOM      ? DP_LB_RANDOM
-                                                                    : DP_LB_RR;
+    out->lb = u->lb == EDGE__V1__LB_POLICY__LB_POLICY_LEAST_REQUEST     ? DP_LB_P2C
+              : u->lb == EDGE__V1__LB_POLICY__LB_POLICY_RANDOM          ? DP_LB_RANDOM
+              : u->lb == EDGE__V1__LB_POLICY__LB_POLICY_CONSISTENT_HASH ? DP_LB_HASH
+                                                                        : DP_LB_RR;
     for (size_t i = 0; i < u->n_targets; i++) {
         const Edge__V1__Target *t = u->targets[i];
         struct dp_target *dt = &out->targets[i];
@@ -193,7 +195,7 @@ compile_upstream(struct dp_snapshot *s, struct dp_registries *reg, const Edge__V
             freeaddrinfo(ai);
     }
     out->n_targets = u->n_targets;
-    return 0;
+    return out->lb == DP_LB_HASH ? dp_lb_hash_build(out, &s->arena) : 0;
 }
 
 /* Every {name} of the integration path must be a parameter of the route path. */

@@ -53,14 +53,21 @@ struct dp_target {
     const char *authority; /* "host:port" */
 };
 
-enum dp_lb_policy { DP_LB_RR, DP_LB_P2C, DP_LB_RANDOM };
+enum dp_lb_policy { DP_LB_RR, DP_LB_P2C, DP_LB_RANDOM, DP_LB_HASH };
+
+struct dp_ring_point {
+    uint64_t h;
+    uint32_t idx; /* into targets */
+};
 
 struct dp_upstream {
     const char *name;
     uint32_t lb_id;
-    enum dp_lb_policy lb; /* consistent hash is not implemented yet: round robin */
+    enum dp_lb_policy lb;
     struct dp_target *targets;
     size_t n_targets;
+    struct dp_ring_point *ring; /* DP_LB_HASH: sorted by h (upstream/lb_hash.h) */
+    size_t n_ring;
     uint32_t connect_timeout_ms, timeout_ms, retries, pool_size;
     bool tls; /* not supported yet: requests get 502 rather than plaintext on a TLS port */
 };

@@ -5,6 +5,7 @@
 #include "http/h1.h"
 #include "http/proxy_internal.h"
 #include "log.h"
+#include "upstream/lb_hash.h"
 #include "upstream/lb_p2c.h"
 
 #include <errno.h>
@@ -77,6 +78,17 @@ uconn_parser_init(struct dp_uconn *u, struct dp_req *r)
     r->rhead.max_uri_bytes = 0;
 }
 
+/* The ring position of the client: its address (not the port), so that one client keeps its
+ * target across connections. */
+static uint64_t
+client_hash(const struct dp_conn *c)
+{
+    if (c->peer.sin6_family == AF_INET6)
+        return dp_lb_hash_key(&c->peer.sin6_addr, sizeof(c->peer.sin6_addr));
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer;
+    return dp_lb_hash_key(&in->sin_addr, sizeof(in->sin_addr));
+}
+
 /* Picks a target and hands it ob (the request bytes so far). On failure an error response has
  * been queued and -1 is returned (ob is released). */
 int
@@ -89,6 +101,8 @@ dp_upconn_connect(struct dp_req *r, struct dp_buf *ob)
         int e;
         if (up->lb == DP_LB_P2C)
             e = dp_lb_p2c_pick(up, w->pools, r->tried, &w->rng, &idx);
+        else if (up->lb == DP_LB_HASH)
+            e = dp_lb_hash_pick(up, client_hash(r->c), r->tried, &idx);
         else if (up->lb == DP_LB_RANDOM)
             e = dp_lb_random_pick(up, r->tried, &w->rng, &idx);
         else
