@@ -108,4 +108,9 @@ int edge_route_lookup(const struct edge_route_table *t, const char *method, size
 int edge_route_expand(const char *tmpl, const struct edge_route_match *m, char *out,
                       size_t out_len);
 
+/* A stage variable's value as a literal target: "host:port" or "http://host[:port][/]"
+ * (port 80 by default with the scheme), host a name, an IPv4 literal or a bracketed IPv6
+ * literal. 0 with host (NUL-terminated) and *ret_port, or -EINVAL. */
+int edge_route_parse_target(const char *value, char *host, size_t host_len, uint16_t *ret_port);
+
 #endif

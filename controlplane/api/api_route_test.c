@@ -159,62 +159,6 @@ expand_stage_vars(const char *tmpl, const Edge__V1__Stage *stage, char *out, siz
     return 0;
 }
 
-/* A stage variable's value as a literal target, as dataplane/snapshot/release.c's
- * dp_release_parse_target() reads it: "host:port" or "http://host[:port][/]". */
-static int
-parse_target(const char *value, char *host, size_t host_len, unsigned *ret_port)
-{
-    const char *p = value;
-    bool scheme = strncmp(p, "http://", 7) == 0;
-
-    if (scheme)
-        p += 7;
-    size_t n = strlen(p);
-    if (scheme && n > 0 && p[n - 1] == '/')
-        n--;
-    const char *h = p, *hend, *colon;
-    bool bracketed = p[0] == '[';
-    if (bracketed) {
-        const char *rb = memchr(p, ']', n);
-        if (!rb)
-            return -EINVAL;
-        h = p + 1;
-        hend = rb;
-        colon = rb + 1 < p + n ? rb + 1 : NULL;
-        if (colon && *colon != ':')
-            return -EINVAL;
-    } else {
-        colon = memchr(p, ':', n);
-        hend = colon ? colon : p + n;
-    }
-    size_t hl = (size_t)(hend - h);
-    if (hl == 0 || hl >= host_len)
-        return -EINVAL;
-    for (size_t i = 0; i < hl; i++) {
-        unsigned char c = (unsigned char)h[i];
-        if (!(bracketed ? isxdigit(c) || c == ':' || c == '.' : isalnum(c) || c == '-' || c == '.'))
-            return -EINVAL;
-    }
-    unsigned long port = 80;
-    if (colon) {
-        size_t pl = (size_t)(p + n - colon - 1);
-        if (pl == 0 || pl > 5 || strspn(colon + 1, "0123456789") < pl)
-            return -EINVAL;
-        char digits[6];
-        memcpy(digits, colon + 1, pl);
-        digits[pl] = '\0';
-        port = strtoul(digits, NULL, 10);
-    } else if (!scheme) {
-        return -EINVAL;
-    }
-    if (port == 0 || port > 65535)
-        return -EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *ret_port = (unsigned)port;
-    return 0;
-}
-
 /* The upstream a route's reference gives in this stage, as a node resolves it
  * (dataplane/snapshot): an upstream's name, or "${stageVariables.NAME}" whose value names an
  * upstream or gives a literal target ("host:port", "http://host[:port]"). Fills *ret_up (owned)
@@ -253,7 +197,9 @@ resolve_upstream(struct cp_ctx *cp, const char *ref, const Edge__V1__Stage *stag
             snprintf(note, note_len, "; upstream \"%s\" from stage variable \"%s\"", name, missing);
             return 0;
         }
-        if (parse_target(name, host, host_len, ret_port) == 0) {
+        uint16_t port16 = 0;
+        if (edge_route_parse_target(name, host, host_len, &port16) == 0) {
+            *ret_port = port16;
             snprintf(note, note_len, "; upstream %s (a literal target) from stage variable \"%s\"",
                      name, missing);
             return 0;

@@ -380,12 +380,7 @@ dp_cpclient_free(struct dp_cpclient *c)
         edge_pb_free(it->upd);
         free(it);
     }
-    while (c->tx_head) {
-        struct tx_item *it = c->tx_head;
-        c->tx_head = it->next;
-        grpc_byte_buffer_destroy(it->bb);
-        free(it);
-    }
+    dp_cpstream_drop_tx(c);
     if (c->creds)
         grpc_channel_credentials_release(c->creds);
     if (c->have_auth_md)

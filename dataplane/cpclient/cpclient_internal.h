@@ -144,6 +144,8 @@ void dp_cpstream_send_ack(struct dp_cpclient *c, uint64_t revision, bool ok, con
 /* Under mu: starts the next send if the slot is free (a pending ack first, then queued
  * messages). */
 void dp_cpstream_start_send_locked(struct dp_cpclient *c);
+/* Under mu (or once the gRPC thread is gone): frees the queued messages. */
+void dp_cpstream_drop_tx(struct dp_cpclient *c);
 /* From the loop thread: stream gen sent a delta we cannot place; end it and ask for a full
  * snapshot. */
 void dp_cpstream_resync(struct dp_cpclient *c, unsigned gen);

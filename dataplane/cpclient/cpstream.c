@@ -113,8 +113,8 @@ start_tx_locked(struct dp_cpclient *c)
     }
 }
 
-static void
-drop_tx_locked(struct dp_cpclient *c)
+void
+dp_cpstream_drop_tx(struct dp_cpclient *c)
 {
     while (c->tx_head) {
         struct tx_item *it = c->tx_head;
@@ -422,7 +422,7 @@ on_status(struct dp_cpclient *c)
     c->ops--;
     c->call_open = false;
     c->ack.have = false;
-    drop_tx_locked(c); /* the control plane forgets this stream's leases; so does the node */
+    dp_cpstream_drop_tx(c); /* the control plane forgets this stream's leases; so does the node */
     stopping = c->stopping;
     resync = c->resync;
     pthread_mutex_unlock(&c->mu);

@@ -309,7 +309,7 @@ route_var_upstream(struct dp_snapshot *s, struct dp_registries *reg, const Edge_
         const struct dp_upstream *u = find_upstream(s, value);
         if (u)
             return u;
-        if (dp_release_parse_target(value, host, sizeof(host), &port) == 0) {
+        if (edge_route_parse_target(value, host, sizeof(host), &port) == 0) {
             int e = 0;
             u = implicit_upstream(s, reg, host, port, &e);
             if (u)

@@ -195,7 +195,6 @@ bool dp_release_upstream_var(const char *ref, const char **ret_name, size_t *ret
 /* A stage variable's value as a literal target: "host:port" or "http://host[:port][/]" (port
  * 80 by default; IPv6 in brackets). 0 with the host (without brackets, NUL-terminated) in
  * host and the port in *ret_port; -EINVAL when value is neither. */
-int dp_release_parse_target(const char *value, char *host, size_t host_len, uint16_t *ret_port);
 /* Copies tmpl into out (NUL-terminated) with every ${stageVariables.NAME} replaced by the
  * stage's value. 0; -ENOENT with the undefined name (a slice of tmpl) in *ret_name and
  * *ret_name_len; -ENOSPC when out is too small. stage may be NULL (no variables). */

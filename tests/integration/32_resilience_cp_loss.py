@@ -7,18 +7,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from dp_helpers import deploy, get, ready_nodes, up_factory  # noqa: F401
-
-
-def pin_port(cp_):
-    """Makes the next cp_.start() listen on the port it has now (nodes know that address)."""
-    port = cp_.port
-    orig = cp_.argv
-
-    def argv():
-        return [f"127.0.0.1:{port}" if a == "127.0.0.1:0" else a for a in orig()]
-
-    cp_.argv = argv
+from dp_helpers import deploy, get, pin_port, ready_nodes, up_factory  # noqa: F401
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ exactly N requests whether they come one by one or all at once, to one node or t
 count survives node and control-plane restarts; a plan update lifts an exhausted quota; with the
 control plane gone a node falls back to its share of the quota without making callers wait."""
 
+import importlib
 import random
 import threading
 import time
@@ -11,23 +12,11 @@ from collections import Counter
 import requests
 
 from conftest import wait_until
+from dp_helpers import pin_port
 from helpers import field
-
-import importlib
 
 keys = importlib.import_module("41_keys_dataplane")
 create_key, setup_api, sync, get = keys.create_key, keys.setup_api, keys.sync, keys.get
-
-
-def pin_port(cp_):
-    """Makes the next cp_.start() listen on the port it has now (nodes know that address)."""
-    port = cp_.port
-    orig = cp_.argv
-
-    def argv():
-        return [f"127.0.0.1:{port}" if a == "127.0.0.1:0" else a for a in orig()]
-
-    cp_.argv = argv
 
 
 def quota_site(edgectl, upstream, dataplanes, quota, n=2, workers=1):

@@ -402,3 +402,14 @@ def is_asan():
 
 def wait_for(pred, timeout, what):
     return wait_until(pred, timeout, interval=0.05, what=what)
+
+
+def pin_port(cp_):
+    """Makes the next cp_.start() listen on the port it has now (nodes know that address)."""
+    port = cp_.port
+    orig = cp_.argv
+
+    def argv():
+        return [f"127.0.0.1:{port}" if a == "127.0.0.1:0" else a for a in orig()]
+
+    cp_.argv = argv

@@ -422,7 +422,7 @@ test_parse_target(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char host[64] = "";
         uint16_t port = 0;
-        int rc = dp_release_parse_target(cases[i].in, host, sizeof(host), &port);
+        int rc = edge_route_parse_target(cases[i].in, host, sizeof(host), &port);
         if (rc != cases[i].rc)
             fail_msg("'%s': rc %d, want %d", cases[i].in, rc, cases[i].rc);
         if (rc == 0 && (strcmp(host, cases[i].host) != 0 || port != cases[i].port))
