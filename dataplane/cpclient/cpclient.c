@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <grpc/grpc.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +39,13 @@ dp_cpclient_set_err(char *err, size_t err_len, const char *fmt, ...)
     (void)vsnprintf(err, err_len, fmt, ap);
     va_end(ap);
 }
+
+/* Configurations at least this big are followed by a malloc_trim() (it walks the heap: a few
+ * milliseconds at a million keys, nothing next to applying them). */
+#define TRIM_AFTER_RESOURCES 10000
+/* ... after a full snapshot, and after deltas at most this often (a trim costs tens of ms at a
+ * million keys: not on every key revoke). */
+#define TRIM_EVERY_S 10.0
 
 static void on_rx(struct ev_loop *loop, ev_async *w, int revents);
 
@@ -216,7 +224,7 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct dp_cpclient *c = w->data;
     struct rx_item *list;
-    bool current = false;
+    bool current = false, got_full = false;
     uint64_t current_rev = 0;
     char err[512];
 
@@ -248,7 +256,10 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
             free(it);
             continue;
         }
+        bool is_full = it->upd->full;
         int rc = dp_cpmerge_update(c->merge, it->upd, err, sizeof(err));
+        if (rc >= 0 && rc != DP_CPMERGE_CURRENT)
+            got_full |= is_full;
         if (rc == DP_CPMERGE_CURRENT) {
             current = true;
             current_rev = rev;
@@ -274,6 +285,13 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
             edge_log_info("cpclient: applied revision %llu (%zu resources); acked",
                           (unsigned long long)rev, n);
             dp_cpstream_send_ack(c, rev, true, NULL);
+            /* A big configuration leaves big freed buffers (the update as received, the packed
+             * cache copy, the old snapshot): give them back rather than keep them resident. */
+            ev_tstamp now = ev_now(c->loop);
+            if (n >= TRIM_AFTER_RESOURCES && (got_full || now - c->trimmed_at >= TRIM_EVERY_S)) {
+                (void)malloc_trim(0);
+                c->trimmed_at = now;
+            }
         } else {
             edge_log_warn("cpclient: the node rejected revision %llu: %s; nacked",
                           (unsigned long long)rev, err);

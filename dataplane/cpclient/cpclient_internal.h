@@ -79,7 +79,8 @@ struct dp_cpclient {
 
     /* Loop thread only. */
     struct dp_cpmerge *merge;
-    unsigned drop_gen; /* updates of streams up to this one are dropped (resync asked) */
+    unsigned drop_gen;    /* updates of streams up to this one are dropped (resync asked) */
+    ev_tstamp trimmed_at; /* last malloc_trim() after an apply */
     bool started;
 
     pthread_t thread;
