@@ -5,6 +5,7 @@
 #include "watch/usage.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -376,12 +377,16 @@ cp_leases_on_message(struct cp_leases *l, void *node, const Edge__V1__QuotaLease
         const Edge__V1__QuotaLease *q = m->leases[i];
         if (!q->key_id || !q->key_id[0] || !q->plan || !q->plan[0])
             continue;
-        /* What the node admitted since its last report is usage, whatever happens next. */
-        if (q->used) {
-            int rc = cp_usage_add(l->st, q->key_id, q->plan, q->period_start, q->used, now_s);
-            if (rc < 0)
+        /* What the node admitted since its last report is usage, whatever happens next; a
+         * count the store refuses (past int64) counts nowhere. */
+        uint64_t used = q->used;
+        if (used) {
+            int rc = cp_usage_add(l->st, q->key_id, q->plan, q->period_start, used, now_s);
+            if (rc < 0) {
                 edge_log_warn("leases: usage of key %s under plan %s not stored (%d)", q->key_id,
                               q->plan, rc);
+                used = 0;
+            }
         }
         struct entry *e = entry_get(l, q->key_id, q->plan, q->period_start, now_s);
         if (!e) {
@@ -395,9 +400,11 @@ cp_leases_on_message(struct cp_leases *l, void *node, const Edge__V1__QuotaLease
             continue;
         }
         struct holder *h = holder_of(e, node, !q->release);
-        add_used(e, h, q->used);
+        add_used(e, h, used);
         if (q->release) {
-            if (h) {
+            /* Only an answer to a recall gives anything back (a late or unasked release cannot
+             * make the ledger forget requests the node may still admit). */
+            if (h && h->recalled) {
                 h->held -= q->returned < h->held ? q->returned : h->held;
                 h->recalled = false;
             }
@@ -421,7 +428,8 @@ cp_leases_on_report(struct cp_leases *l, void *node, const Edge__V1__UsageReport
         const Edge__V1__UsageCount *c = r->counts[i];
         if (!c->key_id || !c->plan)
             continue;
-        struct entry *e = find(l, c->key_id, c->plan, c->period_start);
+        struct entry *e = c->count <= INT64_MAX ? find(l, c->key_id, c->plan, c->period_start)
+                                                : NULL; /* the store refused it too */
         if (e)
             add_used(e, holder_of(e, node, false), c->count);
     }

@@ -141,3 +141,54 @@ def test_control_plane_gone_falls_back_to_the_share(cp, edgectl, dataplanes, ups
                     for _ in range(25))
     assert time.monotonic() - t0 < 5
     assert codes == {200: 20, 429: 5}, codes
+
+
+def test_hostile_lease_messages(cp, edgectl, admin, pb, watch_factory, upstream):
+    """A client speaking the lease protocol badly gets clear answers and harms nothing: unknown
+    plans and misaligned periods are "exhausted", absurd counts and unasked releases change
+    nothing held, leases before a hello end the stream with INVALID_ARGUMENT."""
+    import grpc
+    setup_api(edgectl, upstream)
+    edgectl("plan", "create", "q", "--quota", "10/day", "--stage", "pets:prod")
+    _, kid = create_key(edgectl, "alice", "--plan", "q")
+    today = int(time.time()) // 86400 * 86400
+    C = pb.config
+
+    def leases(*items):
+        return C.NodeMessage(leases=C.QuotaLeases(leases=[C.QuotaLease(**i) for i in items]))
+
+    w = watch_factory("py-node", hello=False)
+    w.hello(leases=True)
+    assert w.next().full
+
+    def grants(n):
+        out = []
+        while len(out) < n:
+            u = w.next(timeout=5)
+            if u.revision == 0:
+                out.extend(u.grants)
+        return out
+
+    w.send(leases(dict(key_id=kid, plan="q", period_start=today, ref=7)))
+    (g,) = grants(1)
+    assert g.ref == 7 and g.period_start == today and 0 < g.granted <= 10 and not g.exhausted
+    w.send(leases(dict(key_id=kid, plan="nope", period_start=today, ref=8),
+                  dict(key_id=kid, plan="q", period_start=today + 1, ref=9)))
+    bad = grants(2)
+    assert {x.ref for x in bad} == {8, 9} and all(x.exhausted for x in bad), bad
+    # Unasked releases with absurd numbers, an empty key, a count past int64: no harm.
+    w.send(leases(dict(key_id=kid, plan="q", period_start=today, ref=7, release=True,
+                       returned=2**64 - 1, used=0),
+                  dict(key_id="", plan="q", period_start=today, ref=10),
+                  dict(key_id=kid, plan="q", period_start=today, ref=11, used=2**64 - 1)))
+    w.send(leases(dict(key_id=kid, plan="q", period_start=today, ref=12)))
+    more = grants(2)
+    assert [x.ref for x in more] == [11, 12], more
+    assert not any(x.exhausted for x in more), more
+    assert g.granted + sum(x.granted for x in more) <= 10
+    assert int(field(edgectl("-o", "json", "status").json(), "revision")) > 0
+
+    w2 = watch_factory("py-node-2", hello=False)
+    w2.send(leases(dict(key_id=kid, plan="q", period_start=today, ref=1)))
+    assert w2.done.wait(10)
+    assert w2.error is not None and w2.error.code() == grpc.StatusCode.INVALID_ARGUMENT

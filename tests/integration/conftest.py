@@ -553,10 +553,14 @@ class WatchClient:
         finally:
             self.done.set()
 
-    def hello(self, revision=0, store_id="", version="test", listeners=()):
+    def hello(self, revision=0, store_id="", version="test", listeners=(), leases=False):
         h = self.pb.config.Hello(node_id=self.node_id, version=version, revision=revision,
-                                 store_id=store_id, listeners=list(listeners))
+                                 store_id=store_id, listeners=list(listeners), leases=leases)
         self._out.put(self.pb.config.NodeMessage(hello=h))
+
+    def send(self, msg):
+        """Any NodeMessage, as it is (hostile ones included)."""
+        self._out.put(msg)
 
     def ack(self, revision, ok=True, error=""):
         a = self.pb.config.Ack(revision=revision, ok=ok, error=error)
