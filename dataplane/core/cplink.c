@@ -71,6 +71,28 @@ apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, char *err, size_t err_len)
     return rc;
 }
 
+/* gRPC thread: a delta's revocations take effect before the node has compiled it. */
+static void
+on_receive(void *ctx, const Edge__V1__ConfigUpdate *upd)
+{
+    struct dp_daemon *d = ctx;
+    dp_revoked_note_update(&d->reg.revoked, upd);
+}
+
+/* Entries every worker has compiled in go (each snapshot refuses its keys itself). */
+static void
+revoked_expire(struct dp_daemon *d)
+{
+    uint64_t min = UINT64_MAX;
+    for (unsigned i = 0; i < d->n_workers; i++) {
+        uint64_t r = atomic_load(&d->workers[i].taken_revision);
+        if (r < min)
+            min = r;
+    }
+    if (min != UINT64_MAX)
+        dp_revoked_expire(&d->reg.revoked, min);
+}
+
 static int
 usage_send(void *ctx, const Edge__V1__UsageReport *r)
 {
@@ -84,6 +106,7 @@ usage_cb(struct ev_loop *loop, ev_timer *t, int revents)
     struct dp_daemon *d = l->d;
     leases_sync(l); /* and the fleet size */
     dp_leases_tick(l->leases);
+    revoked_expire(d);
     if (d->current)
         (void)dp_policy_usage_report(d->current, usage_send, l->client); /* retried next tick */
 }
@@ -124,6 +147,8 @@ dp_cplink_start(struct dp_daemon *d, const struct dp_cplink_config *cfg, char *e
         .version = EDGE_VERSION,
         .token = cfg->token,
         .listeners = d->settings.listen,
+        .on_receive = on_receive,
+        .on_receive_ctx = d,
     };
     l->d = d;
     l->leases = dp_leases_new(d->loop, leases_send, leases_kick, l);

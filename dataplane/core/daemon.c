@@ -18,6 +18,7 @@ dp_daemon_init(struct dp_daemon *d, struct ev_loop *loop, char *err, size_t err_
     dp_registry_init(&d->reg.targets);
     dp_registry_init(&d->reg.upstreams);
     dp_registry_init(&d->reg.routes);
+    dp_revoked_init(&d->reg.revoked);
     d->workers = calloc(d->settings.workers, sizeof(*d->workers));
     if (!d->workers) {
         snprintf(err, err_len, "out of memory");
@@ -199,4 +200,5 @@ dp_daemon_done(struct dp_daemon *d)
     dp_registry_done(&d->reg.upstreams);
     dp_registry_done(&d->reg.routes);
     dp_registries_policy_done(&d->reg);
+    dp_revoked_done(&d->reg.revoked);
 }

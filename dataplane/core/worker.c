@@ -167,6 +167,7 @@ take_snapshot(struct dp_worker *w)
         return;
     }
     h->snap = s;
+    atomic_store(&w->taken_revision, s->revision);
     h->users = 1; /* the worker's own use, dropped at the next swap */
     struct dp_snap_hold *old = w->hold;
     w->hold = h;

@@ -93,7 +93,8 @@ struct dp_worker {
     char *alog;                          /* access log lines waiting for the next flush */
     struct dp_req *parked, *parked_tail; /* requests waiting for a quota lease, oldest first */
     size_t n_parked;
-    atomic_bool lease_kick; /* leases changed: retry the parked requests */
+    atomic_bool lease_kick;          /* leases changed: retry the parked requests */
+    _Atomic uint64_t taken_revision; /* of the snapshot it serves new requests with */
     size_t alog_len;
 };
 

@@ -83,6 +83,8 @@ dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
 
     c->target = strdup(cfg->target);
     c->version = strdup(cfg->version ? cfg->version : "");
+    c->on_receive = cfg->on_receive;
+    c->on_receive_ctx = cfg->on_receive_ctx;
     c->cache_dir = cfg->cache_dir ? strdup(cfg->cache_dir) : NULL;
     c->hello_store_id = strdup("");
     c->merge = dp_cpmerge_new();

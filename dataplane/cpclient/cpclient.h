@@ -25,6 +25,10 @@ struct dp_cpclient_config {
     const char *ca_file, *cert_file,
         *key_file;                /* TLS / mTLS to the control plane; NULL: plaintext */
     const char *const *listeners; /* NULL-terminated, for Hello; may be NULL */
+    /* Called on the gRPC thread with every update as it arrives, before the loop sees it (it
+     * must be quick and thread-safe); may be NULL. */
+    void (*on_receive)(void *ctx, const Edge__V1__ConfigUpdate *upd);
+    void *on_receive_ctx;
 };
 
 /* Called with the complete configuration (full=true, every resource in put, borrowed for the

@@ -65,6 +65,8 @@ struct dp_cpclient {
     ev_async rx_async;
     dp_cpclient_apply_fn apply;
     void *apply_ctx;
+    void (*on_receive)(void *ctx, const Edge__V1__ConfigUpdate *upd);
+    void *on_receive_ctx;
     dp_cpclient_grants_fn grants;
     void *grants_ctx;
     unsigned grants_gen; /* the stream grants last heard of (loop thread) */

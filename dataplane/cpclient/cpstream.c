@@ -360,6 +360,8 @@ on_recv(struct dp_cpclient *c, bool success)
     }
     if (upd->nodes_connected)
         atomic_store(&c->fleet_size, upd->nodes_connected);
+    if (c->on_receive)
+        c->on_receive(c->on_receive_ctx, upd);
 
     struct rx_item *it = calloc(1, sizeof(*it));
     if (!it) {

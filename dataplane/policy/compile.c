@@ -170,6 +170,7 @@ dp_policy_compile(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg,
         reg->buckets = b;
     }
     s->buckets = reg->buckets;
+    s->revoked = &reg->revoked;
     /* Fleet-wide rates are shared by the nodes the control plane counted (0: unknown, 1). */
     atomic_store_explicit(&reg->buckets->fleet, cfg->nodes_connected, memory_order_relaxed);
 

@@ -149,6 +149,17 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
             return;
         }
         ret->key = k;
+        switch (s->revoked ? dp_revoked_check(s->revoked, k->id_hash) : DP_REVOKED_NONE) {
+        case DP_REVOKED_REMOVED: /* revoked by a delta not compiled yet */
+            ret->key = NULL;
+            deny(ret, 401, "invalid API key");
+            return;
+        case DP_REVOKED_DISABLED:
+            deny(ret, 403, "API key disabled");
+            return;
+        case DP_REVOKED_NONE:
+            break;
+        }
         if (!k->enabled) {
             deny(ret, 403, "API key disabled");
             return;

@@ -11,6 +11,7 @@
 #include "policy/apikey.h"
 #include "policy/buckets.h"
 #include "policy/plan.h"
+#include "policy/revoked.h"
 #include "route.h"
 #include "snapshot/arena.h"
 
@@ -40,6 +41,8 @@ struct dp_registries {
     /* Throttle and quota words shared by the workers (policy/buckets.h); created by the
      * first compile, freed with dp_registries_policy_done(). */
     struct dp_buckets *buckets;
+    /* Keys refused since a delta arrived, before it is compiled (policy/revoked.h). */
+    struct dp_revoked revoked;
 };
 
 struct dp_target {
@@ -155,7 +158,8 @@ struct dp_snapshot {
     struct dp_plan *plans;
     size_t n_plans;
     struct dp_key_table keys;
-    struct dp_buckets *buckets; /* borrowed from the registries (outlives the snapshot) */
+    struct dp_buckets *buckets;       /* borrowed from the registries (outlives the snapshot) */
+    const struct dp_revoked *revoked; /* the registries' too; NULL in tests without them */
 };
 
 /* Compiles a full configuration. 0 with *ret (owned, one reference), or -EINVAL with the
