@@ -190,6 +190,7 @@ send_grants(struct watcher *wt)
     u.grants = ptrs;
     u.n_grants = wt->n_grants;
     u.nodes_connected = wt->w->connected;
+    u.grants_leases = true;
     grpc_slice s = edge_rpc_pack(&u.base);
     if (edge_rpc_stream_send(wt->s, s) == 0) {
         edge_log_debug("watch: node \"%s\": %zu lease answers, fleet of %u", wt->node_id,

@@ -487,7 +487,7 @@ bool
 dp_cpclient_stream(struct dp_cpclient *c, unsigned *ret_generation)
 {
     pthread_mutex_lock(&c->mu);
-    bool up = c->call_open && !c->stopping && atomic_load(&c->connected);
+    bool up = c->call_open && !c->stopping && atomic_load(&c->connected) && c->leases_gen == c->gen;
     *ret_generation = c->gen;
     pthread_mutex_unlock(&c->mu);
     return up;

@@ -64,8 +64,8 @@ int dp_cpclient_send_usage(struct dp_cpclient *c, const Edge__V1__UsageReport *r
 typedef void (*dp_cpclient_grants_fn)(void *ctx, Edge__V1__QuotaGrant *const *grants, size_t n,
                                       unsigned generation);
 void dp_cpclient_on_grants(struct dp_cpclient *c, dp_cpclient_grants_fn fn, void *ctx);
-/* Whether a stream is up (the control plane answered on it), and its generation: a new
- * stream, a new generation. */
+/* Whether a stream is up whose control plane grants quota leases (it said so), and the
+ * stream's generation: a new stream, a new generation. */
 bool dp_cpclient_stream(struct dp_cpclient *c, unsigned *ret_generation);
 /* Queues quota lease messages (borrowed; packed before this returns) for the stream, behind
  * what is in flight. 0, -EAGAIN (no stream), -ENOBUFS (queue full), -ENOMEM. Loop thread. */

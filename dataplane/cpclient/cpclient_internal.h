@@ -100,8 +100,9 @@ struct dp_cpclient {
     uint64_t hello_revision;
     char *hello_store_id;
     grpc_call *call;
-    unsigned gen;   /* of the current call; bumped per call */
-    bool call_open; /* sends may start: the status has not arrived */
+    unsigned gen;        /* of the current call; bumped per call */
+    unsigned leases_gen; /* the call whose control plane said it grants leases */
+    bool call_open;      /* sends may start: the status has not arrived */
     bool send_busy;
     grpc_byte_buffer *send_bb;
     struct pending_ack ack;

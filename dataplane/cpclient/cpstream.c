@@ -360,6 +360,8 @@ on_recv(struct dp_cpclient *c, bool success)
     }
     if (upd->nodes_connected)
         atomic_store(&c->fleet_size, upd->nodes_connected);
+    if (upd->revision == 0 && upd->grants_leases)
+        c->leases_gen = c->gen; /* under mu */
     if (c->on_receive)
         c->on_receive(c->on_receive_ctx, upd);
 
