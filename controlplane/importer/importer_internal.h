@@ -70,4 +70,18 @@ int cp_imp_parse_url(const char *url, char **ret_host, unsigned *ret_port, bool 
 /* A 3.x server's url with {var} replaced by the variables' defaults. */
 void cp_imp_server_url(struct fy_node *server, char *out, size_t cap);
 
+/* upstreams.c: where routes go (servers, integrations) and the upstreams that makes. */
+int cp_imp_read_servers(struct imp *im);
+void cp_imp_aws_integration(struct imp *im, Edge__V1__Route *rt, struct fy_node *ig,
+                            const char *where);
+void cp_imp_edge_integration(struct imp *im, Edge__V1__Route *rt, struct fy_node *ig,
+                             const char *where);
+/* An operation's own server (3.x: the operation's servers, else its path item's): true with
+ * its upstream in *ret_up (NULL: the default upstream with this path) and its path in prefix. */
+bool cp_imp_local_server(struct imp *im, struct fy_node *op, struct fy_node *item,
+                         const char *where, const char *path_where, const char **ret_up,
+                         char *prefix, size_t cap);
+/* The document's default upstream (added to the plan on first use). */
+const char *cp_imp_default_upstream(struct imp *im);
+
 #endif
