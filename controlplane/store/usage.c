@@ -3,6 +3,7 @@
  * revision. */
 #include "keys_internal.h"
 #include "pb.h"
+#include "period.h"
 #include "store_internal.h"
 
 #include <errno.h>
@@ -53,18 +54,8 @@ fmt_day(int64_t t, char out[11])
 static int64_t
 period_start(int64_t t, Edge__V1__QuotaPeriod period)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    (void)gmtime_r(&tt, &tm);
-    switch (period) {
-    case EDGE__V1__QUOTA_PERIOD__QUOTA_PERIOD_WEEK:
-        return t - (int64_t)((tm.tm_wday + 6) % 7) * DAY_S;
-    case EDGE__V1__QUOTA_PERIOD__QUOTA_PERIOD_MONTH:
-        return t - (int64_t)(tm.tm_mday - 1) * DAY_S;
-    default:
-        return t;
-    }
+    int64_t start = t, end;
+    return edge_period_of((int)period, t, &start, &end) == 0 ? start : t;
 }
 
 int

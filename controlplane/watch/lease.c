@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "pb.h"
+#include "period.h"
 #include "watch/usage.h"
 
 #include <errno.h>
@@ -116,36 +117,15 @@ find(const struct cp_leases *l, const char *key_id, const char *plan, int64_t pe
     return NULL;
 }
 
-/* [start, end) of the quota period that starts at start; -EINVAL when start is not where
- * such a period starts (a node with another idea of the plan or of the time). */
+/* The end of the quota period that starts at start; -EINVAL when start is not where such a
+ * period starts (a node with another idea of the plan or of the time). */
 static int
 period_end(Edge__V1__QuotaPeriod period, int64_t start, int64_t *ret_end)
 {
-    time_t t = (time_t)start;
-    struct tm tm;
-    if (start < 0 || start % DAY_S != 0 || !gmtime_r(&t, &tm))
+    int64_t s = 0;
+    if (edge_period_of((int)period, start, &s, ret_end) < 0 || s != start)
         return -EINVAL;
-    switch (period) {
-    case EDGE__V1__QUOTA_PERIOD__QUOTA_PERIOD_DAY:
-        *ret_end = start + DAY_S;
-        return 0;
-    case EDGE__V1__QUOTA_PERIOD__QUOTA_PERIOD_WEEK:
-        if (tm.tm_wday != 1)
-            return -EINVAL; /* weeks start on Monday */
-        *ret_end = start + 7 * DAY_S;
-        return 0;
-    case EDGE__V1__QUOTA_PERIOD__QUOTA_PERIOD_MONTH: {
-        if (tm.tm_mday != 1)
-            return -EINVAL;
-        struct tm next = {.tm_year = tm.tm_year + (tm.tm_mon == 11),
-                          .tm_mon = (tm.tm_mon + 1) % 12,
-                          .tm_mday = 1};
-        *ret_end = (int64_t)timegm(&next);
-        return 0;
-    }
-    default:
-        return -EINVAL;
-    }
+    return 0;
 }
 
 /* The plan's current quota for the entry (plans change; a lease request is rare enough to read

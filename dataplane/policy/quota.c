@@ -1,5 +1,7 @@
 #include "policy/quota.h"
 
+#include "period.h"
+
 #include <errno.h>
 #include <time.h>
 
@@ -16,35 +18,10 @@ floor_div(int64_t a, int64_t b)
 int
 dp_quota_period(enum dp_quota_period p, int64_t unix_s, int64_t *ret_start, int64_t *ret_end)
 {
-    int64_t day = floor_div(unix_s, 86400);
-    switch (p) {
-    case DP_QUOTA_DAY:
-        *ret_start = day * 86400;
-        *ret_end = *ret_start + 86400;
-        return 0;
-    case DP_QUOTA_WEEK: {
-        /* 1970-01-01 was a Thursday: Monday-based weekday is (day + 3) mod 7. */
-        int64_t wd = ((day + 3) % 7 + 7) % 7;
-        *ret_start = (day - wd) * 86400;
-        *ret_end = *ret_start + 7 * 86400;
-        return 0;
-    }
-    case DP_QUOTA_MONTH: {
-        time_t t = (time_t)unix_s;
-        struct tm tm;
-        if (!gmtime_r(&t, &tm))
-            return -EINVAL;
-        struct tm a = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = 1};
-        struct tm b = {.tm_year = tm.tm_year + (tm.tm_mon == 11),
-                       .tm_mon = (tm.tm_mon + 1) % 12,
-                       .tm_mday = 1};
-        *ret_start = (int64_t)timegm(&a);
-        *ret_end = (int64_t)timegm(&b);
-        return 0;
-    }
-    default:
-        return -EINVAL;
-    }
+    _Static_assert((int)DP_QUOTA_DAY == EDGE_PERIOD_DAY && (int)DP_QUOTA_WEEK == EDGE_PERIOD_WEEK &&
+                       (int)DP_QUOTA_MONTH == EDGE_PERIOD_MONTH,
+                   "one numbering of quota periods");
+    return edge_period_of((int)p, unix_s, ret_start, ret_end);
 }
 
 static uint64_t
