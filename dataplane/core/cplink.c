@@ -60,15 +60,52 @@ on_grants(void *ctx, Edge__V1__QuotaGrant *const *grants, size_t n, unsigned gen
 }
 
 static int
-apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, char *err, size_t err_len)
+apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, const struct dp_key_changes *keys, char *err,
+      size_t err_len)
 {
     struct dp_cplink *l = ctx;
-    int rc = dp_daemon_apply(l->d, cfg, err, err_len);
+    int rc = dp_daemon_apply(l->d, cfg, keys, err, err_len);
     if (rc == 0) {
         leases_sync(l);
         dp_leases_config_changed(l->leases);
     }
     return rc;
+}
+
+/* The node's keys for the config client's cache (cpclient/cpkeys.h). */
+struct key_dump {
+    struct dp_keystore *ks;
+    int (*sink)(void *, const char *, const Edge__V1__ApiKey *);
+    void *sink_ctx;
+};
+
+static int
+dump_key(void *ctx, const struct dp_key *key, const uint8_t sha256[32], const uint32_t *plan_ids,
+         size_t n_plans)
+{
+    struct key_dump *kd = ctx;
+    const char *plans[DP_KEY_MAX_PLANS];
+    for (size_t i = 0; i < n_plans && i < DP_KEY_MAX_PLANS; i++)
+        plans[i] = dp_keystore_plan_name(kd->ks, plan_ids[i]);
+    Edge__V1__ApiKey k = EDGE__V1__API_KEY__INIT;
+    k.id = (char *)key->id;
+    k.enabled = key->enabled;
+    k.expires_at = key->expires_at;
+    k.plans = (char **)plans;
+    k.n_plans = n_plans < DP_KEY_MAX_PLANS ? n_plans : DP_KEY_MAX_PLANS;
+    k.secret_sha256.data = (uint8_t *)sha256;
+    k.secret_sha256.len = 32;
+    return kd->sink(kd->sink_ctx, key->id, &k);
+}
+
+static int
+keys_each(void *ctx, int (*sink)(void *, const char *, const Edge__V1__ApiKey *), void *sink_ctx)
+{
+    struct dp_daemon *d = ctx;
+    if (!d->reg.keystore)
+        return 0;
+    struct key_dump kd = {d->reg.keystore, sink, sink_ctx};
+    return dp_keystore_each(d->reg.keystore, dump_key, &kd);
 }
 
 /* gRPC thread: a delta's revocations take effect before the node has compiled it. */
@@ -149,6 +186,8 @@ dp_cplink_start(struct dp_daemon *d, const struct dp_cplink_config *cfg, char *e
         .listeners = d->settings.listen,
         .on_receive = on_receive,
         .on_receive_ctx = d,
+        .keys_each = keys_each,
+        .keys_each_ctx = d,
     };
     l->d = d;
     l->leases = dp_leases_new(d->loop, leases_send, leases_kick, l);

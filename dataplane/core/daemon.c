@@ -42,11 +42,11 @@ dp_daemon_init(struct dp_daemon *d, struct ev_loop *loop, char *err, size_t err_
 }
 
 int
-dp_daemon_apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, char *err, size_t err_len)
+dp_daemon_apply(struct dp_daemon *d, const Edge__V1__ConfigUpdate *cfg,
+                const struct dp_key_changes *keys, char *err, size_t err_len)
 {
-    struct dp_daemon *d = ctx;
     struct dp_snapshot *s = NULL;
-    int e = dp_snapshot_compile(cfg, &d->reg, &s, err, err_len);
+    int e = dp_snapshot_compile_keys(cfg, keys, &d->reg, &s, err, err_len);
     if (e < 0) {
         d->rejected++;
         snprintf(d->last_error, sizeof(d->last_error), "%s", err);
@@ -58,8 +58,9 @@ dp_daemon_apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, char *err, size_t 
     dp_snapshot_unref(d->current);
     d->current = s;
     d->applied++;
-    edge_log_info("config revision %llu applied (%zu apis, %zu routes, %zu upstreams)",
-                  (unsigned long long)s->revision, s->n_apis, s->n_routes, s->n_upstreams);
+    edge_log_info("config revision %llu applied (%zu apis, %zu routes, %zu upstreams, %zu keys)",
+                  (unsigned long long)s->revision, s->n_apis, s->n_routes, s->n_upstreams,
+                  dp_keystore_count(s->keystore));
     return 0;
 }
 
@@ -95,7 +96,7 @@ dp_daemon_load_file(struct dp_daemon *d, const char *path, char *err, size_t err
         snprintf(err, err_len, "%s: not a packed edge.v1.ConfigUpdate", path);
         return -EINVAL;
     }
-    int e = dp_daemon_apply(d, cfg, err, err_len);
+    int e = dp_daemon_apply(d, cfg, NULL, err, err_len);
     edge__v1__config_update__free_unpacked(cfg, NULL);
     return e;
 }

@@ -35,8 +35,10 @@ struct dp_daemon {
 
 /* Starts workers (listeners are opened first so that a bad address fails the start). */
 int dp_daemon_init(struct dp_daemon *d, struct ev_loop *loop, char *err, size_t err_len);
-/* dp_cpclient_apply_fn: compiles and publishes a full configuration. Main thread. */
-int dp_daemon_apply(void *ctx, const Edge__V1__ConfigUpdate *cfg, char *err, size_t err_len);
+/* Compiles and publishes a full configuration with its key changes (NULL: cfg's own key
+ * resources are all the keys). Main thread. */
+int dp_daemon_apply(struct dp_daemon *d, const Edge__V1__ConfigUpdate *cfg,
+                    const struct dp_key_changes *keys, char *err, size_t err_len);
 /* Loads a packed ConfigUpdate from a file (the --config-file debug path). */
 int dp_daemon_load_file(struct dp_daemon *d, const char *path, char *err, size_t err_len);
 /* Runs the main loop until shutdown has completed. */

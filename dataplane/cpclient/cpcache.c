@@ -43,8 +43,8 @@ dp_cpcache_mkdir(const char *dir)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-static int
-write_all(int fd, const void *data, size_t len)
+int
+dp_cpcache_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
@@ -61,8 +61,8 @@ write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static int
-fsync_dir(const char *dir)
+int
+dp_cpcache_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
@@ -87,7 +87,7 @@ dp_cpcache_write_file(const char *dir, const char *name, const void *data, size_
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    rc = write_all(fd, data, len);
+    rc = dp_cpcache_write_all(fd, data, len);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
@@ -99,7 +99,7 @@ dp_cpcache_write_file(const char *dir, const char *name, const void *data, size_
         return rc;
     }
     /* The rename is durable only once the directory is. */
-    return fsync_dir(dir);
+    return dp_cpcache_fsync_dir(dir);
 }
 
 int
@@ -118,8 +118,8 @@ dp_cpcache_write(const char *dir, const Edge__V1__ConfigUpdate *config)
 }
 
 /* Removes "<name>.tmp.*" files: writes that a crash interrupted before their rename. */
-static void
-remove_stale_temps(const char *dir, const char *name)
+void
+dp_cpcache_remove_temps(const char *dir, const char *name)
 {
     char prefix[NAME_MAX + 1];
     DIR *d = opendir(dir);
@@ -135,8 +135,8 @@ remove_stale_temps(const char *dir, const char *name)
     (void)closedir(d);
 }
 
-static int
-read_file(const char *path, size_t max_bytes, uint8_t **ret_buf, size_t *ret_len)
+int
+dp_cpcache_read_file(const char *path, size_t max_bytes, uint8_t **ret_buf, size_t *ret_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -185,10 +185,10 @@ dp_cpcache_read(const char *dir, Edge__V1__ConfigUpdate **ret_config)
     size_t len;
     int rc;
 
-    remove_stale_temps(dir, DP_CPCACHE_SNAPSHOT);
+    dp_cpcache_remove_temps(dir, DP_CPCACHE_SNAPSHOT);
     if (snprintf(path, sizeof(path), "%s/%s", dir, DP_CPCACHE_SNAPSHOT) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    rc = read_file(path, DP_CPCACHE_MAX_SNAPSHOT_BYTES, &buf, &len);
+    rc = dp_cpcache_read_file(path, DP_CPCACHE_MAX_SNAPSHOT_BYTES, &buf, &len);
     if (rc < 0)
         return rc;
     Edge__V1__ConfigUpdate *cfg = edge__v1__config_update__unpack(NULL, len, buf);
@@ -251,9 +251,9 @@ dp_cpcache_node_id(const char *dir, char *buf, size_t len)
 
     if (snprintf(path, sizeof(path), "%s/%s", dir, DP_CPCACHE_NODE_ID) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    rc = read_file(path, sizeof(line) - 1, &data, &n);
+    rc = dp_cpcache_read_file(path, sizeof(line) - 1, &data, &n);
     if (rc == -ENOENT) {
-        remove_stale_temps(dir, DP_CPCACHE_NODE_ID);
+        dp_cpcache_remove_temps(dir, DP_CPCACHE_NODE_ID);
         rc = dp_cpcache_new_node_id(line, sizeof(line));
         if (rc < 0)
             return rc;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define DP_CPCACHE_SNAPSHOT "snapshot.pb"
 #define DP_CPCACHE_NODE_ID  "node-id"
@@ -24,6 +25,16 @@ int dp_cpcache_mkdir(const char *dir);
 
 /* Replaces dir/name with len bytes of data, atomically and durably. */
 int dp_cpcache_write_file(const char *dir, const char *name, const void *data, size_t len);
+
+/* write(2) until all of it is written. 0 or -errno. */
+int dp_cpcache_write_all(int fd, const void *data, size_t len);
+/* Makes the renames in dir durable. 0 or -errno. */
+int dp_cpcache_fsync_dir(const char *dir);
+
+/* The whole of a regular file of at most max_bytes (else -EBADMSG), into *ret_buf (owned). */
+int dp_cpcache_read_file(const char *path, size_t max_bytes, uint8_t **ret_buf, size_t *ret_len);
+/* Removes dir/<name>.tmp.* files: writes a crash interrupted before their rename. */
+void dp_cpcache_remove_temps(const char *dir, const char *name);
 
 /* Packs config and replaces dir/snapshot.pb with it. */
 int dp_cpcache_write(const char *dir, const Edge__V1__ConfigUpdate *config);

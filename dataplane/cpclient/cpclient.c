@@ -12,6 +12,7 @@
  * calls are made under `mu`, which serializes them as gRPC requires. */
 #include "cpcache.h"
 #include "cpclient_internal.h"
+#include "cpkeys.h"
 #include "log.h"
 #include "pb.h"
 #include "rpc/rpc.h"
@@ -85,6 +86,8 @@ dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
     c->version = strdup(cfg->version ? cfg->version : "");
     c->on_receive = cfg->on_receive;
     c->on_receive_ctx = cfg->on_receive_ctx;
+    c->keys_each = cfg->keys_each;
+    c->keys_each_ctx = cfg->keys_each_ctx;
     c->cache_dir = cfg->cache_dir ? strdup(cfg->cache_dir) : NULL;
     c->hello_store_id = strdup("");
     c->merge = dp_cpmerge_new();
@@ -188,15 +191,75 @@ commit_held(struct dp_cpclient *c)
     atomic_store(&c->revision, held->revision);
 }
 
+static int
+keys_sink(void *ctx, const char *id, const Edge__V1__ApiKey *key)
+{
+    return dp_cpkeys_add(ctx, id, key);
+}
+
+/* The cached keys as of revision: a new base from the node's key store. */
+static int
+rewrite_keys(struct dp_cpclient *c, const char *store_id, uint64_t revision)
+{
+    if (!c->keys_each)
+        return -ENOTSUP;
+    struct dp_cpkeys_writer *w;
+    int rc = dp_cpkeys_begin(c->cache_dir, store_id, revision, &w);
+    if (rc < 0)
+        return rc;
+    rc = c->keys_each(c->keys_each_ctx, keys_sink, w);
+    if (rc < 0) {
+        dp_cpkeys_abort(w);
+        return rc;
+    }
+    return dp_cpkeys_commit(w);
+}
+
+/* Writes an accepted revision's keys: a new base for a full set, else a log record (and a new
+ * base when the log has grown past it or there is no base). Returns whether the base must be
+ * rewritten from the node's store once snapshot.pb is written. */
+static bool
+write_keys(struct dp_cpclient *c, const char *store_id, uint64_t revision,
+           const struct dp_key_changes *keys)
+{
+    int rc = 0;
+    if (keys->reset) {
+        struct dp_cpkeys_writer *w;
+        rc = dp_cpkeys_begin(c->cache_dir, store_id, revision, &w);
+        for (size_t i = 0; rc == 0 && i < keys->n; i++)
+            if (keys->changes[i].key)
+                rc = dp_cpkeys_add(w, keys->changes[i].id, keys->changes[i].key);
+        if (rc == 0)
+            rc = dp_cpkeys_commit(w);
+        else if (w)
+            dp_cpkeys_abort(w);
+    } else if (keys->n) {
+        size_t log = 0, base = 0;
+        rc = dp_cpkeys_append(c->cache_dir, revision, keys, &log, &base);
+        if (rc == -ENOENT)
+            return true; /* no base yet (a cache of an older node) */
+        if (rc == 0)
+            return log >= DP_CPKEYS_LOG_MIN_COMPACT && log > base / 2;
+    }
+    if (rc < 0) {
+        edge_log_error("cpclient: cannot write the cached keys in %s: %s; rewriting them from "
+                       "the node's store",
+                       c->cache_dir, strerror(-rc));
+        return true;
+    }
+    return false;
+}
+
 /* Applies the pending configuration. Returns 0 when the node accepted it. */
 static int
 apply_pending(struct dp_cpclient *c, bool from_cache, char *err, size_t err_len)
 {
     const Edge__V1__ConfigUpdate *cfg = dp_cpmerge_pending(c->merge);
+    const struct dp_key_changes *keys = dp_cpmerge_pending_keys(c->merge);
     int rc;
 
     err[0] = '\0';
-    rc = c->apply(c->apply_ctx, cfg, err, err_len);
+    rc = c->apply(c->apply_ctx, cfg, keys, err, err_len);
     if (rc != 0) {
         if (!err[0])
             (void)snprintf(err, err_len, "rejected by the node (%s)",
@@ -205,6 +268,8 @@ apply_pending(struct dp_cpclient *c, bool from_cache, char *err, size_t err_len)
         return rc < 0 ? rc : -EINVAL;
     }
     if (!from_cache && c->cache_dir) {
+        /* Keys first: a crash between leaves log records past snapshot.pb, which a load skips. */
+        bool rewrite = write_keys(c, cfg->store_id, cfg->revision, keys);
         uint8_t *buf = NULL;
         size_t len = 0;
         int wrc = dp_cpmerge_pack_pending(c->merge, &buf, &len);
@@ -216,6 +281,10 @@ apply_pending(struct dp_cpclient *c, bool from_cache, char *err, size_t err_len)
                            "runs, but a restart would not find it)",
                            c->cache_dir, DP_CPCACHE_SNAPSHOT, strerror(-wrc),
                            (unsigned long long)cfg->revision);
+        if (rewrite && (wrc = rewrite_keys(c, cfg->store_id, cfg->revision)) < 0)
+            edge_log_error("cpclient: cannot rewrite the cached keys %s/%s: %s (a restart "
+                           "without the control plane would serve no key)",
+                           c->cache_dir, DP_CPKEYS_BASE, strerror(-wrc));
     }
     commit_held(c);
     return 0;
@@ -282,7 +351,7 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
     const Edge__V1__ConfigUpdate *cfg = dp_cpmerge_pending(c->merge);
     if (cfg) {
         uint64_t rev = cfg->revision;
-        size_t n = cfg->n_put;
+        size_t n = cfg->n_put + dp_cpmerge_pending_keys(c->merge)->n;
         if (apply_pending(c, false, err, sizeof(err)) == 0) {
             edge_log_info("cpclient: applied revision %llu (%zu resources); acked",
                           (unsigned long long)rev, n);
@@ -327,13 +396,21 @@ load_cache(struct dp_cpclient *c)
         return;
     }
     uint64_t rev = cfg->revision;
+    rc = dp_cpkeys_load(c->cache_dir, cfg);
+    if (rc < 0) {
+        edge_log_warn("cpclient: ignoring the config cache in %s: its keys (%s, %s): %s",
+                      c->cache_dir, DP_CPKEYS_BASE, DP_CPKEYS_LOG,
+                      rc == -EBADMSG ? "unusable or of another revision" : strerror(-rc));
+        edge_pb_free(cfg);
+        return;
+    }
     rc = dp_cpmerge_update(c->merge, cfg, err, sizeof(err));
     if (rc < 0) {
         edge_log_warn("cpclient: ignoring the config cache %s/%s: %s", c->cache_dir,
                       DP_CPCACHE_SNAPSHOT, err);
         return;
     }
-    size_t n = dp_cpmerge_pending(c->merge)->n_put;
+    size_t n = dp_cpmerge_pending(c->merge)->n_put + dp_cpmerge_pending_keys(c->merge)->n;
     if (apply_pending(c, true, err, sizeof(err)) != 0) {
         edge_log_warn("cpclient: the node rejected the cached revision %llu: %s",
                       (unsigned long long)rev, err);

@@ -8,6 +8,7 @@
 #define DP_CPCLIENT_H
 
 #include "edge/v1/config.pb-c.h"
+#include "policy/keychange.h"
 
 #include <ev.h>
 #include <stdbool.h>
@@ -29,13 +30,22 @@ struct dp_cpclient_config {
      * must be quick and thread-safe); may be NULL. */
     void (*on_receive)(void *ctx, const Edge__V1__ConfigUpdate *upd);
     void *on_receive_ctx;
+    /* Every API key the node holds, one sink call each (loop thread), for rewriting the
+     * cached keys from the node's own store (cpkeys.h); may be NULL (then only a full
+     * snapshot rewrites them). */
+    int (*keys_each)(void *ctx,
+                     int (*sink)(void *sink_ctx, const char *id, const Edge__V1__ApiKey *key),
+                     void *sink_ctx);
+    void *keys_each_ctx;
 };
 
-/* Called with the complete configuration (full=true, every resource in put, borrowed for the
- * call). Return 0 to accept (the client then writes the cache -- temp file, fsync, rename --
- * and acks), or a negative errno with a reason in err to nack (the node keeps what it had). */
-typedef int (*dp_cpclient_apply_fn)(void *ctx, const Edge__V1__ConfigUpdate *config, char *err,
-                                    size_t err_len);
+/* Called with the complete configuration but its API keys (full=true, every other resource in
+ * put) and the key changes since the configuration last accepted (or, with keys->reset, every
+ * key), both borrowed for the call. Return 0 to accept (the client then writes the cache --
+ * temp file, fsync, rename -- and acks), or a negative errno with a reason in err to nack (the
+ * node keeps what it had, keys included). */
+typedef int (*dp_cpclient_apply_fn)(void *ctx, const Edge__V1__ConfigUpdate *config,
+                                    const struct dp_key_changes *keys, char *err, size_t err_len);
 
 /* NULL on failure (message in err). */
 struct dp_cpclient *dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,

@@ -67,6 +67,9 @@ struct dp_cpclient {
     void *apply_ctx;
     void (*on_receive)(void *ctx, const Edge__V1__ConfigUpdate *upd);
     void *on_receive_ctx;
+    int (*keys_each)(void *ctx, int (*sink)(void *, const char *, const Edge__V1__ApiKey *),
+                     void *sink_ctx);
+    void *keys_each_ctx;
     dp_cpclient_grants_fn grants;
     void *grants_ctx;
     unsigned grants_gen; /* the stream grants last heard of (loop thread) */

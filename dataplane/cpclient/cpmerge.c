@@ -47,6 +47,15 @@ struct dp_cpmerge {
     } * held_gone;
     size_t n_held_gone, cap_held_gone;
     bool held_all_gone; /* a full snapshot is pending: every held resource goes at commit */
+    /* The API keys of the pending updates, apart (policy/keychange.h): the node keeps keys in
+     * its key store, not here, so they are handed over once and freed at commit or rollback. */
+    struct dp_key_changes keys;
+    struct dp_key_change *chg; /* keys.changes, sorted by id */
+    struct keyown {            /* what chg[i] points into, owned */
+        Edge__V1__Resource *res;
+        Edge__V1__ResourceRef *ref;
+    } * own;
+    size_t cap_chg;
 };
 
 static int
@@ -115,10 +124,26 @@ dp_cpmerge_new(void)
 }
 
 static void
+keys_drop(struct dp_cpmerge *m)
+{
+    for (size_t i = 0; i < m->keys.n; i++) {
+        edge_pb_free(m->own[i].res);
+        edge_pb_free(m->own[i].ref);
+    }
+    free(m->chg);
+    free(m->own);
+    m->chg = NULL;
+    m->own = NULL;
+    m->cap_chg = 0;
+    memset(&m->keys, 0, sizeof(m->keys));
+}
+
+static void
 pending_drop(struct dp_cpmerge *m)
 {
     struct cfg_state *p = &m->pending;
 
+    keys_drop(m);
     m->n_held_gone = 0;
     m->held_all_gone = false;
     if (!m->have_pending)
@@ -180,6 +205,7 @@ dp_cpmerge_commit(struct dp_cpmerge *m)
 
     if (!m->have_pending)
         return;
+    keys_drop(m);
     if (m->held_all_gone) {
         for (size_t i = 0; i < h->n; i++) {
             edge_pb_free(h->res[i]);
@@ -401,6 +427,108 @@ encode_puts(const Edge__V1__ConfigUpdate *upd)
     return e;
 }
 
+const struct dp_key_changes *
+dp_cpmerge_pending_keys(const struct dp_cpmerge *m)
+{
+    return &m->keys;
+}
+
+/* The [*lo, *hi) block of API keys in a sorted put or remove list. */
+#define KEY_TYPE EDGE__V1__RESOURCE_TYPE__RESOURCE_TYPE_KEY
+#define KEY_BLOCK(arr, n, lo, hi)                                                                  \
+    do {                                                                                           \
+        for (lo = 0; lo < (n) && (int)(arr)[lo]->type < (int)KEY_TYPE; lo++)                       \
+            ;                                                                                      \
+        for (hi = lo; hi < (n) && (arr)[hi]->type == KEY_TYPE; hi++)                               \
+            ;                                                                                      \
+    } while (0)
+
+/* Folds the update's key puts and removes (checked, sorted) into the pending key changes, and
+ * takes them out of the update. A full update starts them over. */
+static int
+fold_keys(struct dp_cpmerge *m, Edge__V1__ConfigUpdate *upd)
+{
+    size_t pl, ph, rl, rh;
+    KEY_BLOCK(upd->put, upd->n_put, pl, ph);
+    KEY_BLOCK(upd->remove, upd->n_remove, rl, rh);
+    size_t np = ph - pl, nr = rh - rl;
+    bool reset = upd->full || m->keys.reset;
+    size_t old_n = upd->full ? 0 : m->keys.n, cap = old_n + np + nr;
+    struct dp_key_change *chg = malloc((cap ? cap : 1) * sizeof(*chg));
+    struct keyown *own = malloc((cap ? cap : 1) * sizeof(*own));
+    if (!chg || !own) {
+        free(chg);
+        free(own);
+        return -ENOMEM;
+    }
+    /* Nothing fails from here. Merge the old changes with the new (new wins on one id). */
+    size_t i = 0, p = pl, r = rl, n = 0;
+    while (i < old_n || p < ph || r < rh) {
+        const char *ip = i < old_n ? m->chg[i].id : NULL;
+        const char *pp = p < ph ? upd->put[p]->id : NULL;
+        const char *rp = r < rh ? upd->remove[r]->id : NULL;
+        const char *min = ip;
+        if (pp && (!min || strcmp(pp, min) < 0))
+            min = pp;
+        if (rp && (!min || strcmp(rp, min) < 0))
+            min = rp;
+        bool from_old = ip && strcmp(ip, min) == 0;
+        bool from_put = pp && strcmp(pp, min) == 0;
+        bool from_rem = rp && strcmp(rp, min) == 0;
+        if (from_old) {
+            if (from_put || from_rem) { /* superseded */
+                edge_pb_free(m->own[i].res);
+                edge_pb_free(m->own[i].ref);
+            } else {
+                chg[n] = m->chg[i];
+                own[n++] = m->own[i];
+            }
+            i++;
+        }
+        if (from_put) {
+            Edge__V1__Resource *res = upd->put[p++];
+            chg[n].id = res->id;
+            chg[n].key = res->body_case == EDGE__V1__RESOURCE__BODY_KEY ? res->key : NULL;
+            if (!chg[n].key && reset) { /* no key body: nothing anyone can present */
+                edge_pb_free(res);
+                continue;
+            }
+            own[n].res = res; /* without a key body it removes the key */
+            own[n++].ref = NULL;
+        } else if (from_rem) {
+            Edge__V1__ResourceRef *ref = upd->remove[r++];
+            if (reset) { /* absent from a full set is removed */
+                edge_pb_free(ref);
+                continue;
+            }
+            chg[n].id = ref->id;
+            chg[n].key = NULL;
+            own[n].res = NULL;
+            own[n++].ref = ref;
+        }
+    }
+    if (upd->full) {
+        for (size_t k = 0; k < m->keys.n; k++) {
+            edge_pb_free(m->own[k].res);
+            edge_pb_free(m->own[k].ref);
+        }
+    }
+    free(m->chg);
+    free(m->own);
+    m->chg = chg;
+    m->own = own;
+    m->cap_chg = cap;
+    m->keys.reset = reset;
+    m->keys.changes = chg;
+    m->keys.n = n;
+    /* The keys belong to the pending changes now: close the gaps in the update's lists. */
+    memmove(upd->put + pl, upd->put + ph, (upd->n_put - ph) * sizeof(*upd->put));
+    upd->n_put -= np;
+    memmove(upd->remove + rl, upd->remove + rh, (upd->n_remove - rh) * sizeof(*upd->remove));
+    upd->n_remove -= nr;
+    return 0;
+}
+
 int
 dp_cpmerge_update(struct dp_cpmerge *m, Edge__V1__ConfigUpdate *upd, char *err, size_t err_len)
 {
@@ -431,6 +559,12 @@ dp_cpmerge_update(struct dp_cpmerge *m, Edge__V1__ConfigUpdate *upd, char *err, 
     if (rc < 0) {
         edge_pb_free(upd);
         return rc;
+    }
+    /* Keys go first, apart; should the rest then fail, the keys still pending are dropped
+     * with the pending state by the caller's rollback, as any failed update's. */
+    if (fold_keys(m, upd) < 0) {
+        edge_pb_free(upd);
+        return fail(err, err_len, -ENOMEM, "out of memory");
     }
 
     struct enc *put_enc = encode_puts(upd);

@@ -5,14 +5,16 @@
  * what Hello reports) and a pending one (held + the updates received since, not yet accepted).
  * Updates fold into the pending one; dp_cpmerge_commit() makes it the held one (the node
  * accepted it), dp_cpmerge_rollback() drops it (the node rejected it, or the stream broke).
- * Resources are kept sorted by (type, id) and are shared, not copied, between the two: a delta
- * of one key against a million costs one pointer array, not a million copies.
+ * API keys are not kept: see dp_cpmerge_pending_keys(). Resources are kept sorted by (type, id) and
+ * are shared, not copied, between the two: a delta of one key against a million costs one pointer
+ * array, not a million copies.
  *
  * Not thread-safe: one thread (the node's main loop) owns a dp_cpmerge. */
 #ifndef DP_CPMERGE_H
 #define DP_CPMERGE_H
 
 #include "edge/v1/config.pb-c.h"
+#include "policy/keychange.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +43,12 @@ int dp_cpmerge_update(struct dp_cpmerge *m, Edge__V1__ConfigUpdate *upd, char *e
 const Edge__V1__ConfigUpdate *dp_cpmerge_pending(const struct dp_cpmerge *m);
 /* The held configuration (same shape); never NULL (revision 0, no resources: nothing held). */
 const Edge__V1__ConfigUpdate *dp_cpmerge_held(const struct dp_cpmerge *m);
+
+/* The API keys of the pending updates, apart from dp_cpmerge_pending() (which holds none):
+ * the changes since the held configuration, or with reset all of them. The node keeps keys
+ * in its key store; this holds them only until dp_cpmerge_commit() or _rollback(). Borrowed;
+ * never NULL (n is 0 when nothing is pending). */
+const struct dp_key_changes *dp_cpmerge_pending_keys(const struct dp_cpmerge *m);
 
 /* The pending configuration packed as an edge.v1.ConfigUpdate (what dp_cpmerge_pending()
  * shows), into *ret_buf (owned; free()). Cheap: resources are packed once, when they arrive.

@@ -285,6 +285,7 @@ dp_proxy_req_on_head(struct dp_conn *c)
     /* DESIGN §3: authentication (API key), then usage plan throttles and quota. Routes with
      * neither keys nor throttles skip it (no clock reads). */
     const char *key_id = NULL;
+    struct dp_policy_verdict pv; /* key_id points into it */
     if (rt->policy.key_required || dp_throttle_on(&rt->policy.throttle) ||
         dp_throttle_on(&res.stage->throttle)) {
         const char *key = NULL;
@@ -293,7 +294,6 @@ dp_proxy_req_on_head(struct dp_conn *c)
             (void)dp_policy_find_key(&rt->policy, h, base, q ? q : "", query_len, &key, &key_len);
         struct timespec mono;
         clock_gettime(CLOCK_MONOTONIC, &mono);
-        struct dp_policy_verdict pv;
         dp_policy_check(s, res.stage, rt, key, key_len,
                         (uint64_t)mono.tv_sec * 1000000000ULL + (uint64_t)mono.tv_nsec,
                         (int64_t)time(NULL), r->policy_flags & DP_POLICY_NO_LEASE, &pv);

@@ -146,17 +146,6 @@ compile_plan(struct dp_snapshot *s, const Edge__V1__UsagePlan *up, struct dp_pla
     return 0;
 }
 
-static int
-plan_index(const struct dp_snapshot *s, const char *name, uint32_t *ret)
-{
-    for (size_t i = 0; i < s->n_plans; i++)
-        if (strcmp(s->plans[i].name, name) == 0) {
-            *ret = (uint32_t)i;
-            return 0;
-        }
-    return -ENOENT;
-}
-
 int
 dp_policy_compile(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg,
                   struct dp_registries *reg, char *err, size_t err_len)
@@ -169,21 +158,18 @@ dp_policy_compile(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg,
         }
         reg->buckets = b;
     }
+    if (!reg->keystore && dp_keystore_new(&reg->keystore) < 0)
+        return -ENOMEM;
     s->buckets = reg->buckets;
     s->revoked = &reg->revoked;
+    s->keystore = reg->keystore;
     /* Fleet-wide rates are shared by the nodes the control plane counted (0: unknown, 1). */
     atomic_store_explicit(&reg->buckets->fleet, cfg->nodes_connected, memory_order_relaxed);
 
-    size_t n_plans = 0, n_keys = 0, n_refs = 0;
-    for (size_t i = 0; i < cfg->n_put; i++) {
-        const Edge__V1__Resource *res = cfg->put[i];
-        if (res->body_case == EDGE__V1__RESOURCE__BODY_PLAN)
+    size_t n_plans = 0;
+    for (size_t i = 0; i < cfg->n_put; i++)
+        if (cfg->put[i]->body_case == EDGE__V1__RESOURCE__BODY_PLAN)
             n_plans++;
-        else if (res->body_case == EDGE__V1__RESOURCE__BODY_KEY) {
-            n_keys++;
-            n_refs += res->key->n_plans;
-        }
-    }
     s->plans = dp_arena_alloc(&s->arena, (n_plans ? n_plans : 1) * sizeof(*s->plans));
     if (!s->plans)
         return -ENOMEM;
@@ -196,32 +182,74 @@ dp_policy_compile(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg,
             return e;
         s->n_plans++;
     }
-    int e = dp_key_table_init(&s->keys, &s->arena, n_keys, n_refs);
-    if (e < 0)
-        return e;
-    uint32_t refs[64];
-    for (size_t i = 0; i < cfg->n_put; i++) {
-        const Edge__V1__Resource *res = cfg->put[i];
-        if (res->body_case != EDGE__V1__RESOURCE__BODY_KEY)
-            continue;
-        const Edge__V1__ApiKey *ak = res->key;
-        if (!ak->id || !ak->id[0] || ak->secret_sha256.len != 32)
-            continue; /* not a usable key (no hash on the stream): nobody can present it */
-        struct dp_key k = {0};
-        memcpy(k.sha256, ak->secret_sha256.data, 32);
-        k.id = dp_arena_strdup(&s->arena, ak->id);
-        if (!k.id)
+    /* Keys name plans by name: map the key store's name ids to this snapshot's plans. */
+    uint32_t *ids = dp_arena_alloc(&s->arena, (n_plans ? n_plans : 1) * sizeof(*ids));
+    if (!ids)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_plans; i++)
+        if (dp_keystore_plan_id(reg->keystore, s->plans[i].name, &ids[i]) < 0)
             return -ENOMEM;
-        k.id_hash = dp_policy_hash_str(0x6b65, ak->id);
-        k.expires_at = ak->expires_at;
-        k.enabled = ak->enabled;
-        size_t n = 0;
-        for (size_t j = 0; j < ak->n_plans && n < 64; j++)
-            if (plan_index(s, ak->plans[j], &refs[n]) == 0)
-                n++;
-        e = dp_key_table_add(&s->keys, &k, refs, n);
-        if (e < 0 && e != -EEXIST)
-            return e == -ENOSPC ? fail(err, err_len, "key table overflow") : e;
-    }
+    s->n_plan_of_name = dp_keystore_plan_ids(reg->keystore);
+    s->plan_of_name = dp_arena_alloc(&s->arena, (s->n_plan_of_name ? s->n_plan_of_name : 1) *
+                                                    sizeof(*s->plan_of_name));
+    if (!s->plan_of_name)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < s->n_plan_of_name; i++)
+        s->plan_of_name[i] = DP_NO_PLAN;
+    for (size_t i = 0; i < s->n_plans; i++)
+        s->plan_of_name[ids[i]] = (uint32_t)i;
     return 0;
+}
+
+/* One key into the store. A key that cannot be stored is left out (refused), never kept in an
+ * older state: a disable or a re-plan must not be lost to a failed allocation. */
+static int
+put_key(struct dp_keystore *ks, const char *id, const Edge__V1__ApiKey *ak)
+{
+    if (!ak || ak->secret_sha256.len != 32) {
+        (void)dp_keystore_remove(ks, id); /* no hash on the stream: nobody can present it */
+        return -EINVAL;
+    }
+    if (ak->id && ak->id[0])
+        id = ak->id; /* the key's own id; the resource's is the same from a control plane */
+    size_t n = ak->n_plans < DP_KEY_MAX_PLANS ? ak->n_plans : DP_KEY_MAX_PLANS;
+    int e = dp_keystore_put(ks, id, ak->secret_sha256.data, ak->enabled, ak->expires_at,
+                            (const char *const *)ak->plans, n);
+    if (e < 0 && e != -EEXIST)
+        (void)dp_keystore_remove(ks, id);
+    return e;
+}
+
+int
+dp_policy_apply_keys(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg,
+                     const struct dp_key_changes *keys, struct dp_registries *reg)
+{
+    struct dp_keystore *ks = reg->keystore;
+    size_t refused = 0;
+    if (!keys) { /* the keys of cfg are all the keys */
+        dp_keystore_reset_begin(ks);
+        for (size_t i = 0; i < cfg->n_put; i++) {
+            const Edge__V1__Resource *res = cfg->put[i];
+            if (res->body_case == EDGE__V1__RESOURCE__BODY_KEY &&
+                put_key(ks, res->id, res->key) < 0)
+                refused++;
+        }
+        (void)dp_keystore_reset_end(ks);
+    } else {
+        if (keys->reset)
+            dp_keystore_reset_begin(ks);
+        for (size_t i = 0; i < keys->n; i++) {
+            const struct dp_key_change *c = &keys->changes[i];
+            if (c->key) {
+                if (put_key(ks, c->id, c->key) < 0)
+                    refused++;
+            } else {
+                (void)dp_keystore_remove(ks, c->id);
+            }
+        }
+        if (keys->reset)
+            (void)dp_keystore_reset_end(ks);
+    }
+    s->keys = dp_keystore_index_ref(ks);
+    return (int)(refused > INT32_MAX ? INT32_MAX : refused);
 }

@@ -143,12 +143,11 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
         }
         uint8_t sha[32];
         dp_key_hash(key, key_len, sha);
-        k = dp_key_table_find(&s->keys, sha);
-        if (!k) {
+        if (!dp_keyindex_find(s->keys, sha, &ret->key_buf)) {
             deny(ret, 401, "invalid API key");
             return;
         }
-        ret->key = k;
+        k = ret->key = &ret->key_buf;
         switch (s->revoked ? dp_revoked_check(s->revoked, k->id_hash) : DP_REVOKED_NONE) {
         case DP_REVOKED_REMOVED: /* revoked by a delta not compiled yet */
             ret->key = NULL;
@@ -168,10 +167,12 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
             deny(ret, 403, "API key expired");
             return;
         }
-        for (size_t i = 0; i < k->n_plans && !plan; i++) {
-            const struct dp_plan *p = &s->plans[s->keys.plan_refs[k->plans_off + i]];
-            if (plan_covers(p, stage))
-                plan = p;
+        size_t n_names;
+        const uint32_t *names = dp_keyindex_planset(s->keys, k->planset, &n_names);
+        for (size_t i = 0; i < n_names && !plan; i++) {
+            uint32_t pi = names[i] < s->n_plan_of_name ? s->plan_of_name[names[i]] : DP_NO_PLAN;
+            if (pi != DP_NO_PLAN && plan_covers(&s->plans[pi], stage))
+                plan = &s->plans[pi];
         }
         if (!plan) {
             deny(ret, 403, "API key not allowed on this stage");

@@ -7,6 +7,7 @@
 #include "http/h1_parse.h"
 #include "policy/apikey.h"
 #include "policy/buckets.h"
+#include "policy/keystore.h"
 #include "policy/plan.h"
 #include "policy/quota.h"
 #include "policy/throttle.h"
@@ -25,7 +26,8 @@
 struct dp_policy_verdict {
     int status;               /* 0: go on to the upstream; DP_POLICY_PARKED; else the error */
     const char *message;      /* with status */
-    const struct dp_key *key; /* the caller's key when one was checked */
+    const struct dp_key *key; /* the caller's key when one was checked (key_buf) */
+    struct dp_key key_buf;
     const struct dp_plan *plan;
     bool throttled;    /* a throttle applied: headers holds RateLimit-* (and Retry-After) */
     char headers[128]; /* "Name: value\r\n"... for the response (fits every field at max) */

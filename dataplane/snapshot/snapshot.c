@@ -1,5 +1,6 @@
 #include "snapshot/snapshot.h"
 
+#include "log.h"
 #include "policy/compile.h"
 #include "upstream/lb_hash.h"
 
@@ -61,6 +62,8 @@ dp_registries_policy_done(struct dp_registries *reg)
         free(reg->buckets);
         reg->buckets = NULL;
     }
+    dp_keystore_free(reg->keystore);
+    reg->keystore = NULL;
 }
 
 struct dp_snapshot *
@@ -80,6 +83,7 @@ snapshot_free(struct dp_snapshot *s)
     for (size_t i = 0; i < s->n_stages; i++)
         for (size_t j = 0; j < s->stages[i].n_own; j++)
             edge_route_table_free(s->stages[i].own[j].table);
+    dp_keyindex_unref(s->keys);
     struct dp_arena a = s->arena;
     dp_arena_done(&a);
 }
@@ -680,6 +684,14 @@ int
 dp_snapshot_compile(const Edge__V1__ConfigUpdate *cfg, struct dp_registries *reg,
                     struct dp_snapshot **ret, char *err, size_t err_len)
 {
+    return dp_snapshot_compile_keys(cfg, NULL, reg, ret, err, err_len);
+}
+
+int
+dp_snapshot_compile_keys(const Edge__V1__ConfigUpdate *cfg, const struct dp_key_changes *keys,
+                         struct dp_registries *reg, struct dp_snapshot **ret, char *err,
+                         size_t err_len)
+{
     struct dp_arena a;
     dp_arena_init(&a);
     struct dp_snapshot *s = dp_arena_alloc(&a, sizeof(*s));
@@ -695,6 +707,11 @@ dp_snapshot_compile(const Edge__V1__ConfigUpdate *cfg, struct dp_registries *reg
         snapshot_free(s);
         return e;
     }
+    int refused = dp_policy_apply_keys(s, cfg, keys, reg);
+    if (refused > 0)
+        edge_log_warn("revision %llu: %d API keys refused (no usable secret hash, or a secret "
+                      "another key has)",
+                      (unsigned long long)cfg->revision, refused);
     *ret = s;
     return 0;
 }

@@ -10,6 +10,8 @@
 #include "edge/v1/config.pb-c.h"
 #include "policy/apikey.h"
 #include "policy/buckets.h"
+#include "policy/keychange.h"
+#include "policy/keystore.h"
 #include "policy/plan.h"
 #include "policy/revoked.h"
 #include "route.h"
@@ -43,6 +45,9 @@ struct dp_registries {
     struct dp_buckets *buckets;
     /* Keys refused since a delta arrived, before it is compiled (policy/revoked.h). */
     struct dp_revoked revoked;
+    /* The node's API keys, shared by every snapshot (policy/keystore.h); created by the first
+     * compile, freed with dp_registries_policy_done(). */
+    struct dp_keystore *keystore;
 };
 
 struct dp_target {
@@ -157,16 +162,27 @@ struct dp_snapshot {
     uint32_t n_pool_ids, n_lb_ids, n_stat_ids;
     struct dp_plan *plans;
     size_t n_plans;
-    struct dp_key_table keys;
+    struct dp_keystore *keystore; /* borrowed from the registries */
+    struct dp_keyindex *keys;     /* its lookup index as of this snapshot (a reference) */
+    uint32_t *plan_of_name;       /* key store plan name id -> index into plans, or NO_PLAN */
+    uint32_t n_plan_of_name;
     struct dp_buckets *buckets;       /* borrowed from the registries (outlives the snapshot) */
     const struct dp_revoked *revoked; /* the registries' too; NULL in tests without them */
 };
 
+#define DP_NO_PLAN UINT32_MAX
+
 /* Compiles a full configuration. 0 with *ret (owned, one reference), or -EINVAL with the
  * reason in err (the configuration is refused), or -ENOMEM. Resolves target host names with
- * getaddrinfo: main thread only. */
+ * getaddrinfo: main thread only. The keys that cfg holds are all the keys (a reset). */
 int dp_snapshot_compile(const Edge__V1__ConfigUpdate *cfg, struct dp_registries *reg,
                         struct dp_snapshot **ret, char *err, size_t err_len);
+/* The same, with the key changes given apart (cfg's own key resources are then ignored).
+ * They are applied to the key store only once the rest has compiled, so a refused
+ * configuration changes no key. keys NULL: cfg's key resources are all the keys. */
+int dp_snapshot_compile_keys(const Edge__V1__ConfigUpdate *cfg, const struct dp_key_changes *keys,
+                             struct dp_registries *reg, struct dp_snapshot **ret, char *err,
+                             size_t err_len);
 
 /* Frees the shared policy words (daemon shutdown, after the last snapshot). */
 void dp_registries_policy_done(struct dp_registries *reg);

@@ -293,3 +293,35 @@ def test_usage_reported_to_the_control_plane(cp, edgectl, dataplanes, upstream):
     wait_until(lambda: total() == 7, 10, interval=0.2, what="usage 7 at the control plane")
     time.sleep(1.5)  # nothing counted twice
     assert total() == 7
+
+
+def test_keys_served_from_cache_after_deltas(cp, edgectl, dataplanes, upstream):
+    """Keys live in the node's cache as a base plus a log of key deltas: a node restarted with
+    the control plane down refuses a key revoked (or disabled) after the base was written and
+    accepts one created after it, as the control plane last said."""
+    setup_api(edgectl, upstream)
+    edgectl("plan", "create", "gold", "--stage", "pets:prod")
+    base_key, _ = create_key(edgectl, "base", "--plan", "gold")
+    (node,) = dataplanes(1)
+    node.wait_ready()
+    # These arrive as deltas, after the node wrote its base (the full snapshot at connect).
+    later_key, _ = create_key(edgectl, "later", "--plan", "gold")
+    gone_key, gone_id = create_key(edgectl, "gone", "--plan", "gold")
+    off_key, off_id = create_key(edgectl, "off", "--plan", "gold")
+    sync([node], edgectl)
+    for k in (base_key, later_key, gone_key, off_key):
+        assert get(node, "/pets/prod/pets", key=k).status_code == 200
+    edgectl("key", "revoke", gone_id)
+    edgectl("key", "disable", off_id)
+    sync([node], edgectl)
+    assert get(node, "/pets/prod/pets", key=gone_key).status_code == 401
+    assert (node.cache_dir / "keys.pb").exists() and (node.cache_dir / "keys.log").stat().st_size
+    cp.kill()
+    assert node.stop() == 0
+    node.start()
+    node.wait_ready()
+    assert get(node, "/pets/prod/pets", key=base_key).status_code == 200
+    assert get(node, "/pets/prod/pets", key=later_key).status_code == 200
+    assert get(node, "/pets/prod/pets", key=gone_key).status_code == 401
+    assert get(node, "/pets/prod/pets", key=off_key).status_code == 403
+    assert get(node, "/pets/prod/pets", key="never-issued").status_code == 401

@@ -11,6 +11,7 @@
 // clang-format on
 
 #include "cpcache.h"
+#include "cpkeys.h"
 #include "pb.h"
 
 #include <dirent.h>
@@ -248,6 +249,121 @@ test_mkdir_parents(void **state)
     assert_int_equal(dp_cpcache_write_file("/nonexistent-dir-cpcache", "x", "y", 1), -ENOENT);
 }
 
+/* ---- cached API keys (cpkeys.h) ---- */
+
+static Edge__V1__ApiKey *
+mk_key(const char *id, const char *plan)
+{
+    static uint8_t sha[32];
+    Edge__V1__ApiKey *k = edge_pb_new(&edge__v1__api_key__descriptor);
+    k->id = edge_pb_strdup(id);
+    k->name = edge_pb_strdup("a name the cache drops");
+    k->enabled = true;
+    k->secret_sha256.data = malloc(32);
+    memcpy(k->secret_sha256.data, sha, 32);
+    k->secret_sha256.len = 32;
+    edge_pb_append((void ***)&k->plans, &k->n_plans, edge_pb_strdup(plan));
+    return k;
+}
+
+static Edge__V1__ConfigUpdate *
+main_cfg(uint64_t revision, const char *store)
+{
+    Edge__V1__ConfigUpdate *c = edge_pb_new(&edge__v1__config_update__descriptor);
+    c->full = true;
+    c->revision = revision;
+    c->store_id = edge_pb_strdup(store);
+    return c;
+}
+
+/* "id:plan" of cfg's key puts, sorted by how the loader leaves them (by id). */
+static void
+assert_cached(const char *dir, uint64_t revision, const char *store, int want_rc,
+              const char *expect)
+{
+    Edge__V1__ConfigUpdate *c = main_cfg(revision, store);
+    assert_int_equal(dp_cpkeys_load(dir, c), want_rc);
+    char got[1024] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < c->n_put; i++) {
+        const Edge__V1__ApiKey *k = c->put[i]->key;
+        assert_non_null(k);
+        assert_string_equal(k->name, ""); /* only what a node uses is kept */
+        assert_int_equal(k->secret_sha256.len, 32);
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s:%s", i ? " " : "",
+                                c->put[i]->id, k->n_plans ? k->plans[0] : "");
+    }
+    assert_string_equal(got, expect);
+    edge_pb_free(c);
+}
+
+static void
+test_keys_base_and_log(void **state)
+{
+    struct fixture *f = *state;
+    /* No base: nothing added, and a log cannot start without one. */
+    assert_cached(f->dir, 5, "s", 0, "");
+    Edge__V1__ApiKey *a = mk_key("k-00000000000a", "gold"), *b = mk_key("k-00000000000b", "gold");
+    struct dp_key_change ch[2] = {{"k-00000000000a", a}, {"k-00000000000b", b}};
+    struct dp_key_changes kc = {false, ch, 2};
+    size_t log = 0, base = 0;
+    assert_int_equal(dp_cpkeys_append(f->dir, 6, &kc, &log, &base), -ENOENT);
+
+    struct dp_cpkeys_writer *w;
+    assert_int_equal(dp_cpkeys_begin(f->dir, "s", 5, &w), 0);
+    assert_int_equal(dp_cpkeys_add(w, a->id, a), 0);
+    assert_int_equal(dp_cpkeys_commit(w), 0);
+    assert_cached(f->dir, 5, "s", 0, "k-00000000000a:gold");
+    /* A base of another store, or newer than the snapshot, is not these keys. */
+    assert_cached(f->dir, 5, "other", -EBADMSG, "");
+    assert_cached(f->dir, 4, "s", -EBADMSG, "");
+
+    /* Revision 6 re-plans a and adds b; revision 7 removes a. */
+    free(a->plans[0]);
+    a->plans[0] = edge_pb_strdup("silver");
+    assert_int_equal(dp_cpkeys_append(f->dir, 6, &kc, &log, &base), 0);
+    assert_true(log > 0 && base > 0);
+    struct dp_key_change rm = {"k-00000000000a", NULL};
+    struct dp_key_changes kr = {false, &rm, 1};
+    assert_int_equal(dp_cpkeys_append(f->dir, 7, &kr, &log, &base), 0);
+    assert_cached(f->dir, 7, "s", 0, "k-00000000000b:gold");
+    /* A snapshot at 6 (revision 7 was logged, then the node crashed): 7 is not applied, and
+     * is cut off the log. */
+    assert_cached(f->dir, 6, "s", 0, "k-00000000000a:silver k-00000000000b:gold");
+    assert_cached(f->dir, 7, "s", 0, "k-00000000000a:silver k-00000000000b:gold");
+
+    /* A torn record at the end is ignored. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, DP_CPKEYS_LOG);
+    FILE *fp = fopen(path, "a");
+    assert_non_null(fp);
+    fwrite("\x40\x00\x00\x00garbage", 1, 11, fp);
+    fclose(fp);
+    assert_cached(f->dir, 9, "s", 0, "k-00000000000a:silver k-00000000000b:gold");
+    /* ... and cut off, so the next record is readable. */
+    assert_int_equal(dp_cpkeys_append(f->dir, 8, &kr, &log, &base), 0);
+    assert_cached(f->dir, 9, "s", 0, "k-00000000000b:gold");
+
+    /* A new base empties the log. */
+    assert_int_equal(dp_cpkeys_begin(f->dir, "s", 9, &w), 0);
+    assert_int_equal(dp_cpkeys_add(w, b->id, b), 0);
+    assert_int_equal(dp_cpkeys_commit(w), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_cached(f->dir, 9, "s", 0, "k-00000000000b:gold");
+    /* An aborted base leaves the old one and no temp file. */
+    assert_int_equal(dp_cpkeys_begin(f->dir, "s", 10, &w), 0);
+    assert_int_equal(dp_cpkeys_add(w, a->id, a), 0);
+    dp_cpkeys_abort(w);
+    assert_cached(f->dir, 10, "s", 0, "k-00000000000b:gold");
+    /* A corrupt base is refused. */
+    write_raw(f->dir, DP_CPKEYS_BASE, "\xff\xff\xff", 3);
+    assert_cached(f->dir, 10, "s", -EBADMSG, "");
+    edge_pb_free(a);
+    edge_pb_free(b);
+}
+
 int
 main(void)
 {
@@ -258,6 +374,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_node_id_made_once, setup, teardown),
         cmocka_unit_test(test_node_id_valid),
         cmocka_unit_test_setup_teardown(test_mkdir_parents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_base_and_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,8 @@ teardown(void **state)
 }
 
 static int
-apply(void *ctx, const Edge__V1__ConfigUpdate *config, char *err, size_t err_len)
+apply(void *ctx, const Edge__V1__ConfigUpdate *config, const struct dp_key_changes *keys, char *err,
+      size_t err_len)
 {
     struct fixture *f = ctx;
     assert_true(config->full);

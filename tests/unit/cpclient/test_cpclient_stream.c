@@ -248,7 +248,8 @@ static struct {
 } nd;
 
 static int
-apply(void *ctx, const Edge__V1__ConfigUpdate *config, char *err, size_t err_len)
+apply(void *ctx, const Edge__V1__ConfigUpdate *config, const struct dp_key_changes *keys, char *err,
+      size_t err_len)
 {
     size_t off = 0;
 

@@ -47,6 +47,37 @@ put(Edge__V1__ConfigUpdate *u, Edge__V1__ResourceType type, const char *id, cons
     edge_pb_append((void ***)&u->put, &u->n_put, r);
 }
 
+/* An API key whose name tells versions apart. */
+static void
+put_key(Edge__V1__ConfigUpdate *u, const char *id, const char *tag)
+{
+    Edge__V1__Resource *r = edge_pb_new(&edge__v1__resource__descriptor);
+    r->type = KEY;
+    r->id = edge_pb_strdup(id);
+    r->body_case = EDGE__V1__RESOURCE__BODY_KEY;
+    r->key = edge_pb_new(&edge__v1__api_key__descriptor);
+    r->key->id = edge_pb_strdup(id);
+    r->key->name = edge_pb_strdup(tag);
+    edge_pb_append((void ***)&u->put, &u->n_put, r);
+}
+
+/* The pending key changes as "id=tag" (put) or "id-" (removed), with "reset " first. */
+static void
+assert_keys(const struct dp_cpmerge *m, const char *expect)
+{
+    char got[4096] = "";
+    size_t off = 0;
+    const struct dp_key_changes *k = dp_cpmerge_pending_keys(m);
+    if (k->reset)
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "reset ");
+    for (size_t i = 0; i < k->n && off < sizeof(got); i++) {
+        const struct dp_key_change *c = &k->changes[i];
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s%s%s", i ? " " : "", c->id,
+                                c->key ? "=" : "-", c->key ? c->key->name : "");
+    }
+    assert_string_equal(got, expect);
+}
+
 static void
 removal(Edge__V1__ConfigUpdate *u, Edge__V1__ResourceType type, const char *id)
 {
@@ -168,12 +199,14 @@ test_full_replaces_everything(void **state)
     struct dp_cpmerge *m = held_r1();
     Edge__V1__ConfigUpdate *u = update(true, 7, 0, "s2");
 
-    put(u, KEY, "k1", "y");
+    put_key(u, "k1", "y");
     put(u, API, "b", "y");
     assert_update(m, u, 0);
-    assert_config(dp_cpmerge_pending(m), 7, "s2", "1:b=y 6:k1=y");
+    assert_config(dp_cpmerge_pending(m), 7, "s2", "1:b=y"); /* keys go apart */
+    assert_keys(m, "reset k1=y");
     dp_cpmerge_commit(m); /* frees a, b and u of revision 1 (LSan checks) */
-    assert_config(dp_cpmerge_held(m), 7, "s2", "1:b=y 6:k1=y");
+    assert_config(dp_cpmerge_held(m), 7, "s2", "1:b=y");
+    assert_keys(m, "");
 
     /* An empty full snapshot is a valid configuration: nothing configured. */
     assert_update(m, update(true, 8, 0, "s2"), 0);
@@ -189,17 +222,19 @@ test_delta_put_and_remove(void **state)
     struct dp_cpmerge *m = held_r1();
     Edge__V1__ConfigUpdate *u = update(false, 2, 1, "s1");
 
-    put(u, KEY, "k1", "y"); /* new, last */
-    put(u, API, "b", "y");  /* replaced */
-    put(u, API, "0", "y");  /* new, first */
+    put_key(u, "k1", "y"); /* a key: apart */
+    put(u, API, "b", "y"); /* replaced */
+    put(u, API, "0", "y"); /* new, first */
     removal(u, API, "a");
     removal(u, API, "zz"); /* not there: nothing to do */
     assert_update(m, u, 0);
-    assert_config(dp_cpmerge_pending(m), 2, "s1", "1:0=y 1:b=y 2:u=x 6:k1=y");
+    assert_config(dp_cpmerge_pending(m), 2, "s1", "1:0=y 1:b=y 2:u=x");
+    assert_keys(m, "k1=y");
     assert_pack_matches(m);
     assert_config(dp_cpmerge_held(m), 1, "s1", "1:a=x 1:b=x 2:u=x");
     dp_cpmerge_commit(m);
-    assert_config(dp_cpmerge_held(m), 2, "s1", "1:0=y 1:b=y 2:u=x 6:k1=y");
+    assert_config(dp_cpmerge_held(m), 2, "s1", "1:0=y 1:b=y 2:u=x");
+    assert_keys(m, "");
 
     u = update(false, 3, 2, "s1");
     removal(u, UPSTREAM, "u");
@@ -207,6 +242,7 @@ test_delta_put_and_remove(void **state)
     removal(u, KEY, "k1");
     removal(u, API, "b");
     assert_update(m, u, 0);
+    assert_keys(m, "k1-");
     dp_cpmerge_commit(m);
     assert_config(dp_cpmerge_held(m), 3, "s1", "");
     dp_cpmerge_free(m);
@@ -368,7 +404,7 @@ test_many_deltas_against_model(void **state)
         model[i] = i % 3 ? 0 : -1;
         if (model[i] == 0) {
             snprintf(id, sizeof(id), "k%03d", i);
-            put(u, KEY, id, "0");
+            put(u, UPSTREAM, id, "0");
         }
     }
     assert_update(m, u, 0);
@@ -384,11 +420,11 @@ test_many_deltas_against_model(void **state)
             touched[i] = true;
             snprintf(id, sizeof(id), "k%03d", i);
             if ((seed >> 20) % 3 == 0) {
-                removal(u, KEY, id);
+                removal(u, UPSTREAM, id);
                 model[i] = -1;
             } else {
                 snprintf(tag, sizeof(tag), "%d", round);
-                put(u, KEY, id, tag);
+                put(u, UPSTREAM, id, tag);
                 model[i] = round;
             }
         }
@@ -416,6 +452,84 @@ test_many_deltas_against_model(void **state)
     dp_cpmerge_free(m);
 }
 
+/* Key changes of uncommitted deltas fold into one change per key (the newest); a commit
+ * hands them over and forgets them, a rollback drops them; a full update starts over. */
+static void
+test_keys_fold_against_model(void **state)
+{
+    enum { N = 100, ROUNDS = 200 };
+    char since[N][16]; /* the change since the last commit: "" none, "-" removed, else a tag */
+    struct dp_cpmerge *m = dp_cpmerge_new();
+    uint64_t rev = 1;
+    unsigned seed = 777;
+    char id[16], tag[16], expect[4096];
+
+    Edge__V1__ConfigUpdate *u = update(true, rev, 0, "s");
+    put_key(u, "k000", "0");
+    assert_update(m, u, 0);
+    assert_keys(m, "reset k000=0");
+    dp_cpmerge_commit(m);
+    memset(since, 0, sizeof(since));
+    for (int round = 1; round <= ROUNDS; round++) {
+        bool touched[N] = {false};
+        u = update(false, rev + 1, rev, "s");
+        for (int k = 0; k < 5; k++) {
+            seed = seed * 1103515245 + 12345;
+            int i = (int)((seed >> 8) % N);
+            if (touched[i])
+                continue;
+            touched[i] = true;
+            snprintf(id, sizeof(id), "k%03d", i);
+            if ((seed >> 20) % 3 == 0) {
+                removal(u, KEY, id);
+                snprintf(since[i], sizeof(since[i]), "-");
+            } else {
+                snprintf(tag, sizeof(tag), "%d", round);
+                put_key(u, id, tag);
+                snprintf(since[i], sizeof(since[i]), "%s", tag);
+            }
+        }
+        assert_update(m, u, 0);
+        rev++;
+        size_t off = 0;
+        expect[0] = '\0';
+        for (int i = 0; i < N; i++) {
+            if (!since[i][0])
+                continue;
+            off += (size_t)snprintf(expect + off, sizeof(expect) - off, "%sk%03d%s%s",
+                                    off ? " " : "", i, since[i][0] == '-' ? "-" : "=",
+                                    since[i][0] == '-' ? "" : since[i]);
+        }
+        assert_keys(m, expect);
+        if (round % 5 == 0) {
+            dp_cpmerge_commit(m);
+            assert_keys(m, "");
+            memset(since, 0, sizeof(since));
+        }
+    }
+    /* A rollback drops what is pending, keys too. */
+    u = update(false, rev + 1, rev, "s");
+    put_key(u, "k001", "x");
+    assert_update(m, u, 0);
+    dp_cpmerge_rollback(m);
+    assert_keys(m, "");
+    /* A full update replaces the pending changes by the full set, and a later delta's remove
+     * only takes the key out of that set. */
+    u = update(false, rev + 1, rev, "s");
+    put_key(u, "k002", "d");
+    assert_update(m, u, 0);
+    u = update(true, rev + 2, 0, "s");
+    put_key(u, "k003", "f");
+    put_key(u, "k004", "f");
+    assert_update(m, u, 0);
+    u = update(false, rev + 3, rev + 2, "s");
+    removal(u, KEY, "k003");
+    put_key(u, "k005", "g");
+    assert_update(m, u, 0);
+    assert_keys(m, "reset k004=f k005=g");
+    dp_cpmerge_free(m); /* frees what is pending (LSan checks) */
+}
+
 int
 main(void)
 {
@@ -430,6 +544,7 @@ main(void)
         cmocka_unit_test(test_empty_update_is_current),
         cmocka_unit_test(test_invalid_updates),
         cmocka_unit_test(test_many_deltas_against_model),
+        cmocka_unit_test(test_keys_fold_against_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
