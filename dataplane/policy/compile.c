@@ -238,14 +238,15 @@ dp_policy_apply_keys(struct dp_snapshot *s, const Edge__V1__ConfigUpdate *cfg,
     } else {
         if (keys->reset)
             dp_keystore_reset_begin(ks);
+        /* Removes first: a secret that moves from a removed key to another is not refused
+         * as the removed key's. */
+        for (size_t i = 0; i < keys->n; i++)
+            if (!keys->changes[i].key)
+                (void)dp_keystore_remove(ks, keys->changes[i].id);
         for (size_t i = 0; i < keys->n; i++) {
             const struct dp_key_change *c = &keys->changes[i];
-            if (c->key) {
-                if (put_key(ks, c->id, c->key) < 0)
-                    refused++;
-            } else {
-                (void)dp_keystore_remove(ks, c->id);
-            }
+            if (c->key && put_key(ks, c->id, c->key) < 0)
+                refused++;
         }
         if (keys->reset)
             (void)dp_keystore_reset_end(ks);
