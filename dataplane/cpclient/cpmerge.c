@@ -522,10 +522,14 @@ fold_keys(struct dp_cpmerge *m, Edge__V1__ConfigUpdate *upd)
     m->keys.changes = chg;
     m->keys.n = n;
     /* The keys belong to the pending changes now: close the gaps in the update's lists. */
-    memmove(upd->put + pl, upd->put + ph, (upd->n_put - ph) * sizeof(*upd->put));
-    upd->n_put -= np;
-    memmove(upd->remove + rl, upd->remove + rh, (upd->n_remove - rh) * sizeof(*upd->remove));
-    upd->n_remove -= nr;
+    if (np) {
+        memmove(upd->put + pl, upd->put + ph, (upd->n_put - ph) * sizeof(*upd->put));
+        upd->n_put -= np;
+    }
+    if (nr) {
+        memmove(upd->remove + rl, upd->remove + rh, (upd->n_remove - rh) * sizeof(*upd->remove));
+        upd->n_remove -= nr;
+    }
     return 0;
 }
 
