@@ -402,7 +402,8 @@ dp_cpkeys_load(const char *dir, Edge__V1__ConfigUpdate *cfg)
     size_t n_put = 0;
     Edge__V1__Resource **put = NULL;
     if (rc == 0) {
-        qsort(o.v, o.n, sizeof(*o.v), op_cmp);
+        if (o.n)
+            qsort(o.v, o.n, sizeof(*o.v), op_cmp);
         put = realloc(cfg->put, (cfg->n_put + o.n + 1) * sizeof(*put));
         if (!put)
             rc = -ENOMEM;
