@@ -73,7 +73,7 @@ dp_buf_compact(struct dp_buf *b)
 }
 
 int
-dp_buf_append(struct dp_buf *b, const void *data, size_t len)
+dp_buf_append_slow(struct dp_buf *b, const void *data, size_t len)
 {
     if (dp_buf_room(b) < len) {
         dp_buf_compact(b);

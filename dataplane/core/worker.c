@@ -204,6 +204,7 @@ static void
 prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct dp_worker *w = p->data;
+    dp_proxy_flush_writes(w);
     dp_proxy_reap(w);
     flush_access_log(w);
     if (w->draining && w->n_conns == 0)
@@ -248,6 +249,10 @@ dp_worker_init(struct dp_worker *w, unsigned idx, const struct dp_settings *cfg,
     clock_gettime(CLOCK_REALTIME, &ts);
     w->id_seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
     w->rng = w->id_seed | 1;
+    char prefix[17];
+    snprintf(prefix, sizeof(prefix), "%016llx",
+             (unsigned long long)(w->id_seed ^ ((uint64_t)idx << 56)));
+    memcpy(w->id_prefix, prefix, sizeof(w->id_prefix));
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (!w->loop) {
         snprintf(err, err_len, "cannot create an event loop");

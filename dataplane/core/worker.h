@@ -88,8 +88,10 @@ struct dp_worker {
     struct dp_route_stat *_Atomic rstats[DP_RSTAT_CHUNKS];
     struct dp_worker_stats stats;
     uint64_t req_seq, id_seed;
-    uint64_t rng;                        /* xorshift state for the random LB policies */
+    char id_prefix[16]; /* hex of id_seed ^ idx << 56: the fixed half of generated request ids */
+    uint64_t rng;       /* xorshift state for the random LB policies */
     void *grave_c, *grave_u;             /* closed connections, freed before the loop sleeps */
+    void *flush_head, *flush_tail;       /* upstream connections with a request to write */
     char *alog;                          /* access log lines waiting for the next flush */
     struct dp_req *parked, *parked_tail; /* requests waiting for a quota lease, oldest first */
     size_t n_parked;
@@ -128,5 +130,7 @@ void dp_proxy_close_all(struct dp_worker *w);
 void dp_proxy_worker_done(struct dp_worker *w);
 /* proxy.c: frees connections closed during this loop iteration. */
 void dp_proxy_reap(struct dp_worker *w);
+/* upstream/conn.c: writes the requests queued during this loop iteration (before reaping). */
+void dp_proxy_flush_writes(struct dp_worker *w);
 
 #endif

@@ -21,44 +21,78 @@ dp_h1_strcaseeq(const char *a, size_t alen, const char *b, size_t blen)
     return true;
 }
 
-static const struct {
-    const char *name;
-    enum dp_h1_tok tok;
-} h1_tokens[] = {
-    {"host", DP_H1_HOST},
-    {"content-length", DP_H1_CONTENT_LENGTH},
-    {"transfer-encoding", DP_H1_TRANSFER_ENCODING},
-    {"connection", DP_H1_CONNECTION},
-    {"keep-alive", DP_H1_KEEP_ALIVE},
-    {"proxy-connection", DP_H1_PROXY_CONNECTION},
-    {"te", DP_H1_TE},
-    {"trailer", DP_H1_TRAILER},
-    {"upgrade", DP_H1_UPGRADE},
-    {"expect", DP_H1_EXPECT},
-    {"x-forwarded-for", DP_H1_X_FORWARDED_FOR},
-    {"x-forwarded-proto", DP_H1_X_FORWARDED_PROTO},
-    {"x-forwarded-host", DP_H1_X_FORWARDED_HOST},
-    {"x-request-id", DP_H1_X_REQUEST_ID},
-    {"via", DP_H1_VIA},
-    {"proxy-authenticate", DP_H1_PROXY_AUTHENTICATE},
-    {"proxy-authorization", DP_H1_PROXY_AUTHORIZATION},
-};
+/* name (any case) against a lower-case literal of the same length. */
+static inline bool
+lc_eq(const char *name, const char *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c >= 'A' && c <= 'Z')
+            c |= 0x20;
+        if (c != (unsigned char)lit[i])
+            return false;
+    }
+    return true;
+}
 
 enum dp_h1_tok
 dp_h1_token(const char *name, size_t len)
 {
-    /* The length and first letter rule out almost every header before a full compare. */
-    if (len < 2 || len > 19)
-        return DP_H1_OTHER;
-    unsigned char c0 = (unsigned char)name[0] | 0x20;
-    if (c0 != 'h' && c0 != 'c' && c0 != 't' && c0 != 'k' && c0 != 'p' && c0 != 'u' && c0 != 'e' &&
-        c0 != 'x' && c0 != 'v')
-        return DP_H1_OTHER;
-    for (size_t i = 0; i < sizeof(h1_tokens) / sizeof(h1_tokens[0]); i++) {
-        const char *t = h1_tokens[i].name;
-        if ((unsigned char)t[0] == c0 && dp_h1_strcaseeq(name, len, t, strlen(t)))
-            return h1_tokens[i].tok;
+    /* Every header of every message comes through here: the length picks at most two
+     * candidates, and most names differ from them in the first byte. */
+#define DP_TOK(lit, tok)                                                                           \
+    if (lc_eq(name, lit, len))                                                                     \
+        return tok;
+    switch (len) {
+    case 2:
+        DP_TOK("te", DP_H1_TE);
+        break;
+    case 3:
+        DP_TOK("via", DP_H1_VIA);
+        break;
+    case 4:
+        DP_TOK("host", DP_H1_HOST);
+        break;
+    case 6:
+        DP_TOK("expect", DP_H1_EXPECT);
+        break;
+    case 7:
+        DP_TOK("trailer", DP_H1_TRAILER);
+        DP_TOK("upgrade", DP_H1_UPGRADE);
+        break;
+    case 10:
+        DP_TOK("connection", DP_H1_CONNECTION);
+        DP_TOK("keep-alive", DP_H1_KEEP_ALIVE);
+        break;
+    case 12:
+        DP_TOK("x-request-id", DP_H1_X_REQUEST_ID);
+        DP_TOK("x-api-key-id", DP_H1_X_API_KEY_ID);
+        break;
+    case 14:
+        DP_TOK("content-length", DP_H1_CONTENT_LENGTH);
+        break;
+    case 15:
+        DP_TOK("x-forwarded-for", DP_H1_X_FORWARDED_FOR);
+        break;
+    case 16:
+        DP_TOK("proxy-connection", DP_H1_PROXY_CONNECTION);
+        DP_TOK("x-forwarded-host", DP_H1_X_FORWARDED_HOST);
+        break;
+    case 17:
+        DP_TOK("transfer-encoding", DP_H1_TRANSFER_ENCODING);
+        DP_TOK("x-forwarded-proto", DP_H1_X_FORWARDED_PROTO);
+        DP_TOK("x-edge-deployment", DP_H1_X_EDGE_DEPLOYMENT);
+        break;
+    case 18:
+        DP_TOK("proxy-authenticate", DP_H1_PROXY_AUTHENTICATE);
+        break;
+    case 19:
+        DP_TOK("proxy-authorization", DP_H1_PROXY_AUTHORIZATION);
+        break;
+    default:
+        break;
     }
+#undef DP_TOK
     return DP_H1_OTHER;
 }
 
@@ -174,6 +208,39 @@ dp_h1_reason(int status)
     default:
         return "";
     }
+}
+
+size_t
+dp_h1_status_line(char *out, int status)
+{
+    if (status < 100 || status > 999)
+        return (size_t)snprintf(out, 64, "HTTP/1.1 %d %s\r\n", status, dp_h1_reason(status));
+    const char *reason = dp_h1_reason(status);
+    size_t rl = strlen(reason);
+    memcpy(out, "HTTP/1.1 ", 9);
+    out[9] = (char)('0' + status / 100);
+    out[10] = (char)('0' + status / 10 % 10);
+    out[11] = (char)('0' + status % 10);
+    out[12] = ' ';
+    memcpy(out + 13, reason, rl); /* the longest reason is 31 bytes */
+    out[13 + rl] = '\r';
+    out[14 + rl] = '\n';
+    return 15 + rl;
+}
+
+size_t
+dp_h1_hex(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
 }
 
 int

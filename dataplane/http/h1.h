@@ -29,6 +29,8 @@ enum dp_h1_tok {
     DP_H1_VIA,
     DP_H1_PROXY_AUTHENTICATE,
     DP_H1_PROXY_AUTHORIZATION,
+    DP_H1_X_API_KEY_ID, /* only the gateway sets these two */
+    DP_H1_X_EDGE_DEPLOYMENT,
 };
 
 enum dp_h1_tok dp_h1_token(const char *name, size_t len);
@@ -57,6 +59,11 @@ bool dp_h1_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
 /* True when a segment of path (no query) is "." or "..", also percent-encoded ("%2e."). */
 bool dp_h1_path_has_dot_segment(const char *path, size_t len);
 const char *dp_h1_reason(int status);
+/* "HTTP/1.1 <status> <reason>\r\n" into out (at least 64 bytes); its length. printf costs
+ * more than the rest of a small response's head, so the hot path formats by hand. */
+size_t dp_h1_status_line(char *out, int status);
+/* Lower-case hex of v without leading zeros into out (at least 16 bytes); its length. */
+size_t dp_h1_hex(char *out, uint64_t v);
 
 /* Appends a complete response with a {"message": ...} JSON body (message is escaped).
  * close adds "Connection: close"; extra is NULL or whole header lines ending in CRLF.

@@ -87,11 +87,33 @@ code_class(int status)
     return status >= 100 && status < 600 ? status / 100 : 0;
 }
 
+/* Dotted quad into out (at least 16 bytes): every request formats the client's address
+ * (X-Forwarded-For), and inet_ntop goes through sprintf. */
+static void
+ipv4_text(const struct in_addr *a, char *out)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    char *o = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100) {
+            *o++ = (char)('0' + v / 100);
+            *o++ = (char)('0' + v / 10 % 10);
+        } else if (v >= 10) {
+            *o++ = (char)('0' + v / 10);
+        }
+        *o++ = (char)('0' + v % 10);
+        *o++ = i < 3 ? '.' : '\0';
+    }
+}
+
 void
 dp_proxy_peer_ip(const struct dp_conn *c, char *out, size_t len)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-    if (sa->sa_family == AF_INET)
+    if (sa->sa_family == AF_INET && len >= INET_ADDRSTRLEN)
+        ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, out);
+    else if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &c->peer.sin6_addr, out, (socklen_t)len);
@@ -235,7 +257,7 @@ dp_proxy_req_finish(struct dp_conn *c)
     dp_worker_hold_release(c->w, r->hold);
     c->req = NULL;
     req_put(c->w, r);
-    ev_timer_stop(c->w->loop, &c->timer);
+    dp_proxy_timer_stop(&c->timer);
 }
 
 /* Queues an error response for the current request and closes the connection after it when
@@ -293,8 +315,10 @@ req_on_body(llhttp_t *p, const char *at, size_t len)
     struct dp_buf *out = &r->u->out;
     if (r->req_chunked) {
         char hdr[24];
-        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
-        if (dp_buf_append(out, hdr, (size_t)n) < 0)
+        size_t n = dp_h1_hex(hdr, len);
+        hdr[n++] = '\r';
+        hdr[n++] = '\n';
+        if (dp_buf_append(out, hdr, n) < 0)
             return -1;
     }
     if (dp_buf_append(out, at, len) < 0 || (r->req_chunked && dp_buf_append(out, "\r\n", 2) < 0))
@@ -349,7 +373,7 @@ conn_close(struct dp_conn *c)
     }
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
-    ev_timer_stop(w->loop, &c->timer);
+    dp_timer_kill(w->loop, &c->timer);
     close(c->fd);
     c->fd = -1;
     dp_buf_release(&c->in, &w->bufs, true);
@@ -595,10 +619,13 @@ dp_proxy_conn_process(struct dp_conn *c)
                 c->ppos = c->in.rpos;
             }
             if (r->req_done)
-                ev_timer_stop(w->loop, &c->timer);
+                dp_proxy_timer_stop(&c->timer);
             else if (used)
                 dp_proxy_timer_set(w->loop, &c->timer, w->cfg->body_timeout_ms);
-            dp_upconn_try_write(u);
+            if (r->req_done)
+                dp_upconn_queue_write(u);
+            else
+                dp_upconn_try_write(u); /* the body goes on once this much is out */
             if (!r->req_done && !used) {
                 conn_update_io(c);
                 return;
@@ -650,6 +677,8 @@ static void
 conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dp_conn *c = t->data;
+    if (!dp_timer_due(loop, &c->timer))
+        return;
     struct dp_req *r = c->req;
     if (!r || c->lingering) {
         conn_close(c); /* idle keep-alive connection */
@@ -703,8 +732,8 @@ dp_proxy_accept(struct dp_worker *w, int fd, const struct sockaddr *peer, sockle
     llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
-    ev_init(&c->timer, conn_timer_cb);
-    c->rio.data = c->wio.data = c->timer.data = c;
+    ev_init(&c->timer.w, conn_timer_cb);
+    c->rio.data = c->wio.data = c->timer.w.data = c;
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -759,6 +788,7 @@ void
 dp_proxy_worker_done(struct dp_worker *w)
 {
     dp_proxy_close_all(w);
+    w->flush_head = w->flush_tail = NULL; /* all closed: nothing left to write */
     dp_proxy_reap(w);
     while (w->free_reqs) {
         struct dp_req *r = w->free_reqs;

@@ -44,6 +44,19 @@ route_extra_match(const struct dp_route *rt, const struct dp_h1_head *h, const c
     return true;
 }
 
+/* 16 hex digits of the worker's seed and 8 of its request count: unique per node run
+ * without a shared counter. */
+static void
+make_req_id(struct dp_worker *w, char out[static 25])
+{
+    static const char digits[] = "0123456789abcdef";
+    uint32_t lo = (uint32_t)++w->req_seq;
+    memcpy(out, w->id_prefix, 16);
+    for (int i = 23; i >= 16; i--, lo >>= 4)
+        out[i] = digits[lo & 15];
+    out[24] = '\0';
+}
+
 /* Writes every value of the end-to-end fields with token tok, each followed by ", ": a list
  * split over several lines is one list (RFC 9110 5.3), and a proxy extends it whole. */
 static int
@@ -95,19 +108,14 @@ build_upstream_head(struct dp_req *r, const char *base, const char *upath, size_
         case DP_H1_HOST:
             have_host = true;
             break;
+        case DP_H1_X_API_KEY_ID:      /* only the gateway says which key a request carries */
+        case DP_H1_X_EDGE_DEPLOYMENT: /* nor which deployment answers (no posing as the canary) */
+            continue;
         default:
-            /* Only the gateway says which key a request carries. */
-            if (f->name_len == 12 && dp_h1_strcaseeq(name, 12, "x-api-key-id", 12))
-                continue;
-            /* Nor which deployment answers (a client must not pose as the canary). */
-            if (f->name_len == 17 && dp_h1_strcaseeq(name, 17, "x-edge-deployment", 17))
-                continue;
             break;
         }
-        OUT(name, f->name_len);
-        OUT(": ", 2);
-        OUT(val, f->val_len);
-        OUT("\r\n", 2);
+        if (out_field(out, name, f->name_len, val, f->val_len) < 0)
+            return -ENOSPC;
     }
     if (!have_host && host_len) {
         OUTS("Host: ");
@@ -156,7 +164,12 @@ dp_proxy_req_on_head(struct dp_conn *c)
     const char *base = h->base;
     llhttp_t *p = &c->parser;
     int m = llhttp_get_method(p);
-    snprintf(r->method, sizeof(r->method), "%s", llhttp_method_name((llhttp_method_t)m));
+    const char *mname = llhttp_method_name((llhttp_method_t)m);
+    size_t mlen = strlen(mname);
+    if (mlen >= sizeof(r->method))
+        mlen = sizeof(r->method) - 1;
+    memcpy(r->method, mname, mlen);
+    r->method[mlen] = '\0';
     r->is_head = m == HTTP_HEAD;
     r->idempotent = method_idempotent(m);
     r->client_keep_alive = llhttp_should_keep_alive(p) && !h->conn.close;
@@ -168,7 +181,11 @@ dp_proxy_req_on_head(struct dp_conn *c)
     r->has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
     const char *url = base + h->url_off;
     size_t url_len = h->url_len;
-    snprintf(r->path_log, sizeof(r->path_log), "%.*s", (int)(url_len < 127 ? url_len : 127), url);
+    if (c->w->cfg->access_log_fd >= 0) { /* the only reader; the head is gone by then */
+        size_t pl = url_len < sizeof(r->path_log) - 1 ? url_len : sizeof(r->path_log) - 1;
+        memcpy(r->path_log, url, pl);
+        r->path_log[pl] = '\0';
+    }
 
     if (m == HTTP_CONNECT) {
         r->has_body = true;
@@ -185,12 +202,12 @@ dp_proxy_req_on_head(struct dp_conn *c)
     r->expect_continue = h->expect_continue;
     if (r->req_id[0])
         ; /* checked again after a lease wait: keep the id it was given */
-    else if (h->req_id_len && h->req_id_len < sizeof(r->req_id))
-        snprintf(r->req_id, sizeof(r->req_id), "%.*s", (int)h->req_id_len, base + h->req_id_off);
-    else
-        snprintf(r->req_id, sizeof(r->req_id), "%016llx%08x",
-                 (unsigned long long)(c->w->id_seed ^ ((uint64_t)c->w->idx << 56)),
-                 (unsigned)++c->w->req_seq);
+    else if (h->req_id_len && h->req_id_len < sizeof(r->req_id)) {
+        memcpy(r->req_id, base + h->req_id_off, h->req_id_len);
+        r->req_id[h->req_id_len] = '\0';
+    } else {
+        make_req_id(c->w, r->req_id);
+    }
 
     /* Target: origin-form "/p?q", or absolute-form "http://host/p?q" (its host wins). */
     const char *host = base + h->host_off;

@@ -9,6 +9,7 @@
 #include "http/h1_parse.h"
 #include "upstream/pool.h"
 
+#include <errno.h>
 #include <ev.h>
 #include <llhttp.h>
 #include <netinet/in.h>
@@ -32,20 +33,32 @@ enum req_phase {
 /* dp_req.policy_flags, beside dp_policy_check()'s own: the lease wait has started. */
 #define DP_PARKED_ONCE (1u << 16)
 
+/* A connection's one timeout. A request re-arms its timeouts half a dozen times and an
+ * ev_timer_stop/start pair is a heap removal and insertion each time, so the libev timer is
+ * left running when it would fire no later than the new deadline: the deadline is kept as
+ * what is left after it fires (extra), and a stop only marks it off. The callback checks
+ * dp_timer_due() first. */
+struct dp_timer {
+    ev_timer w;  /* first: callbacks get &w and cast */
+    float extra; /* seconds to wait on once w fires */
+    bool off;
+};
+
 struct dp_uconn {
     struct dp_worker *w;
     int fd;
     ev_io rio, wio;
-    ev_timer timer;
+    struct dp_timer timer;
     llhttp_t parser;
     struct dp_buf in, out;
     struct dp_req *req; /* NULL while idle in the pool */
     uint32_t pool_id;
     struct dp_pool_link link;
-    bool connected, in_pool, got_bytes, dead;
+    bool connected, in_pool, got_bytes, dead, flush_queued;
     size_t ppos;         /* parse position in `in` */
     uint64_t stall_mark; /* the request's resp_bytes when the response timer last fired */
     struct dp_uconn *next_dead;
+    struct dp_uconn *flush_next; /* in w->flush_head while flush_queued */
 };
 
 struct dp_req {
@@ -84,7 +97,7 @@ struct dp_conn {
     struct dp_worker *w;
     int fd;
     ev_io rio, wio;
-    ev_timer timer;
+    struct dp_timer timer;
     llhttp_t parser;
     struct dp_buf in, out;
     struct dp_req *req;
@@ -103,6 +116,23 @@ struct dp_conn {
     } while (0)
 #define OUTS(s) OUT((s), strlen(s))
 
+/* Appends "name: value\r\n". When the received line is already exactly that (one space
+ * after the colon, the usual case) it is copied in one piece: a head is mostly these lines.
+ * 0 or -ENOSPC. */
+static inline int
+out_field(struct dp_buf *out, const char *name, size_t name_len, const char *val, size_t val_len)
+{
+    if (val == name + name_len + 2 && name[name_len] == ':' && name[name_len + 1] == ' ') {
+        OUT(name, name_len + 2 + val_len);
+    } else {
+        OUT(name, name_len);
+        OUT(": ", 2);
+        OUT(val, val_len);
+    }
+    OUT("\r\n", 2);
+    return 0;
+}
+
 static inline int
 dp_proxy_set_nodelay(int fd)
 {
@@ -110,15 +140,58 @@ dp_proxy_set_nodelay(int fd)
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* (Re)arms a one-shot timer; 0 ms leaves it stopped. */
+/* (Re)arms the timeout to ms from now; 0 ms stops it. */
 static inline void
-dp_proxy_timer_set(struct ev_loop *loop, ev_timer *t, uint32_t ms)
+dp_proxy_timer_set(struct ev_loop *loop, struct dp_timer *t, uint32_t ms)
 {
-    ev_timer_stop(loop, t);
-    if (ms) {
-        ev_timer_set(t, ms / 1000.0, 0.);
-        ev_timer_start(loop, t);
+    if (!ms) {
+        t->off = true;
+        return;
     }
+    ev_tstamp d = ms / 1000.0;
+    t->off = false;
+    if (ev_is_active(&t->w)) {
+        ev_tstamp left = ev_timer_remaining(loop, &t->w);
+        if (left <= d) {
+            t->extra = (float)(d - left);
+            return;
+        }
+    }
+    ev_timer_stop(loop, &t->w); /* also drops an expiry not yet delivered */
+    t->extra = 0;
+    ev_timer_set(&t->w, d, 0.);
+    ev_timer_start(loop, &t->w);
+}
+
+static inline void
+dp_proxy_timer_stop(struct dp_timer *t)
+{
+    t->off = true;
+}
+
+/* For the timer's callback: true when the deadline is really reached (else the timer has been
+ * re-armed for the rest, or was stopped). */
+static inline bool
+dp_timer_due(struct ev_loop *loop, struct dp_timer *t)
+{
+    if (t->off)
+        return false;
+    if (t->extra > 0) {
+        ev_timer_set(&t->w, t->extra, 0.);
+        t->extra = 0;
+        ev_timer_start(loop, &t->w);
+        return false;
+    }
+    return true;
+}
+
+/* When the connection goes: nothing may fire any more. */
+static inline void
+dp_timer_kill(struct ev_loop *loop, struct dp_timer *t)
+{
+    ev_timer_stop(loop, &t->w);
+    t->off = true;
+    t->extra = 0;
 }
 
 /* Client side (http/proxy.c). */
@@ -144,6 +217,9 @@ void dp_proxy_req_finish(struct dp_conn *c);
 int dp_upconn_connect(struct dp_req *r, struct dp_buf *ob);
 void dp_upconn_close(struct dp_uconn *u);
 void dp_upconn_try_write(struct dp_uconn *u);
+/* Writes u's complete request when the worker's loop has handled every event it woke up with
+ * (dp_proxy_flush_writes). */
+void dp_upconn_queue_write(struct dp_uconn *u);
 void dp_upconn_update_io(struct dp_uconn *u);
 /* Feeds the response parser as far as the client's output buffer allows. */
 void dp_upconn_process(struct dp_uconn *u);

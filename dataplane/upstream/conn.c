@@ -57,7 +57,7 @@ dp_upconn_close(struct dp_uconn *u)
     }
     ev_io_stop(w->loop, &u->rio);
     ev_io_stop(w->loop, &u->wio);
-    ev_timer_stop(w->loop, &u->timer);
+    dp_timer_kill(w->loop, &u->timer);
     if (u->fd >= 0)
         close(u->fd);
     u->fd = -1;
@@ -162,8 +162,8 @@ dp_upconn_connect(struct dp_req *r, struct dp_buf *ob)
             u->link.prev = u->link.next = &u->link;
             ev_io_init(&u->rio, uconn_read_cb, fd, EV_READ);
             ev_io_init(&u->wio, uconn_write_cb, fd, EV_WRITE);
-            ev_init(&u->timer, uconn_timer_cb);
-            u->rio.data = u->wio.data = u->timer.data = u;
+            ev_init(&u->timer.w, uconn_timer_cb);
+            u->rio.data = u->wio.data = u->timer.w.data = u;
             r->replayable = false;
         }
         u->req = r;
@@ -171,7 +171,6 @@ dp_upconn_connect(struct dp_req *r, struct dp_buf *ob)
         u->ppos = 0;
         u->stall_mark = 0;
         r->u = u;
-        ev_timer_stop(w->loop, &u->timer);
         dp_buf_release(&u->out, &w->bufs, true);
         u->out = *ob;
         *ob = (struct dp_buf){0};
@@ -249,6 +248,40 @@ dp_upconn_try_write(struct dp_uconn *u)
     dp_upconn_update_io(u);
 }
 
+/* A write to an upstream that sleeps wakes it, and on a shared core the woken server
+ * preempts us to answer that one request. Writing the requests of a loop iteration together,
+ * after all of its events, lets it find several at once: in tests/bench the backend's wakeups
+ * went from 0.44 to 0.26 per request and our preemptions from 0.43 to 0.24. A request waits
+ * at most the rest of its loop iteration. */
+void
+dp_upconn_queue_write(struct dp_uconn *u)
+{
+    struct dp_worker *w = u->w;
+    if (u->flush_queued)
+        return;
+    u->flush_queued = true;
+    u->flush_next = NULL;
+    if (w->flush_tail)
+        ((struct dp_uconn *)w->flush_tail)->flush_next = u;
+    else
+        w->flush_head = u;
+    w->flush_tail = u;
+}
+
+void
+dp_proxy_flush_writes(struct dp_worker *w)
+{
+    while (w->flush_head) {
+        struct dp_uconn *u = w->flush_head;
+        w->flush_head = u->flush_next;
+        if (!w->flush_head)
+            w->flush_tail = NULL;
+        u->flush_queued = false;
+        if (!u->dead) /* closed ones stay allocated until dp_proxy_reap, which runs after */
+            dp_upconn_try_write(u);
+    }
+}
+
 void
 dp_upconn_update_io(struct dp_uconn *u)
 {
@@ -296,6 +329,8 @@ static void
 uconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct dp_uconn *u = t->data;
+    if (!dp_timer_due(loop, &u->timer))
+        return;
     if (!u->req) { /* idle in the pool too long */
         dp_upconn_close(u);
         return;
@@ -303,7 +338,7 @@ uconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     if (u->connected && !u->req->req_done && !u->req->resp_started && dp_buf_len(&u->out) == 0) {
         /* Everything read was sent: waiting for the client's body, its own timeout governs
          * (408). Bytes still queued mean the upstream is not reading: that is a 504. */
-        dp_proxy_timer_set(loop, t, u->req->route->timeout_ms);
+        dp_proxy_timer_set(loop, &u->timer, u->req->route->timeout_ms);
         return;
     }
     struct dp_req *r = u->req;
@@ -313,7 +348,7 @@ uconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
          * whole period is dropped (the response cannot end honestly any more). */
         if (r->resp_bytes != u->stall_mark) {
             u->stall_mark = r->resp_bytes;
-            dp_proxy_timer_set(loop, t, r->route->timeout_ms);
+            dp_proxy_timer_set(loop, &u->timer, r->route->timeout_ms);
             return;
         }
         uconn_fail(u, r->status, "client stopped reading", false);
@@ -369,8 +404,7 @@ resp_write_head(struct dp_req *r, llhttp_t *p)
     if (!r->client_keep_alive || r->resp_close_delim || c->w->draining || !r->req_done)
         c->closing = true;
     char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, dp_h1_reason(status));
-    OUT(line, (size_t)n);
+    OUT(line, dp_h1_status_line(line, status));
     for (unsigned i = 0; i < h->n; i++) {
         const struct dp_h1_field *f = &h->f[i];
         const char *name = base + f->name_off;
@@ -378,10 +412,8 @@ resp_write_head(struct dp_req *r, llhttp_t *p)
             continue;
         if (f->tok == DP_H1_CONTENT_LENGTH && !has_cl)
             continue;
-        OUT(name, f->name_len);
-        OUT(": ", 2);
-        OUT(base + f->val_off, f->val_len);
-        OUT("\r\n", 2);
+        if (out_field(out, name, f->name_len, base + f->val_off, f->val_len) < 0)
+            return -ENOSPC;
     }
     OUTS("Via: 1.1 edge\r\n");
     if (r->rl_headers[0])
@@ -437,8 +469,10 @@ resp_on_body(llhttp_t *p, const char *at, size_t len)
     r->resp_bytes += len;
     if (r->resp_chunked) {
         char hdr[24];
-        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
-        if (dp_buf_append(out, hdr, (size_t)n) < 0)
+        size_t n = dp_h1_hex(hdr, len);
+        hdr[n++] = '\r';
+        hdr[n++] = '\n';
+        if (dp_buf_append(out, hdr, n) < 0)
             return -1;
     }
     if (dp_buf_append(out, at, len) < 0 || (r->resp_chunked && dp_buf_append(out, "\r\n", 2) < 0))
@@ -518,7 +552,7 @@ dp_upconn_process(struct dp_uconn *u)
     if (r->resp_done) {
         bool reusable = llhttp_should_keep_alive(&u->parser) && r->req_done &&
                         u->ppos == u->in.wpos && !u->dead;
-        ev_timer_stop(u->w->loop, &u->timer);
+        dp_proxy_timer_stop(&u->timer);
         uconn_release(u, reusable);
         if (!r->req_done)
             c->closing = true;

@@ -216,14 +216,93 @@ test_dot_segments(void **state)
     }
 }
 
+static void
+test_tokens(void **state)
+{
+    static const struct {
+        const char *name;
+        enum dp_h1_tok tok;
+    } cases[] = {
+        {"Host", DP_H1_HOST},
+        {"CONTENT-LENGTH", DP_H1_CONTENT_LENGTH},
+        {"transfer-Encoding", DP_H1_TRANSFER_ENCODING},
+        {"Connection", DP_H1_CONNECTION},
+        {"Keep-Alive", DP_H1_KEEP_ALIVE},
+        {"proxy-connection", DP_H1_PROXY_CONNECTION},
+        {"te", DP_H1_TE},
+        {"Trailer", DP_H1_TRAILER},
+        {"Upgrade", DP_H1_UPGRADE},
+        {"Expect", DP_H1_EXPECT},
+        {"X-Forwarded-For", DP_H1_X_FORWARDED_FOR},
+        {"x-forwarded-proto", DP_H1_X_FORWARDED_PROTO},
+        {"X-Forwarded-Host", DP_H1_X_FORWARDED_HOST},
+        {"X-Request-ID", DP_H1_X_REQUEST_ID},
+        {"VIA", DP_H1_VIA},
+        {"Proxy-Authenticate", DP_H1_PROXY_AUTHENTICATE},
+        {"Proxy-Authorization", DP_H1_PROXY_AUTHORIZATION},
+        {"x-api-key-id", DP_H1_X_API_KEY_ID},
+        {"X-Edge-Deployment", DP_H1_X_EDGE_DEPLOYMENT},
+        /* Same lengths as tokens, or one byte off: plain headers. */
+        {"Hosts", DP_H1_OTHER},
+        {"hos", DP_H1_OTHER},
+        {"Content-Type", DP_H1_OTHER},
+        {"Content-Lengtx", DP_H1_OTHER},
+        {"tf", DP_H1_OTHER},
+        {"vib", DP_H1_OTHER},
+        {"Trailers", DP_H1_OTHER},
+        {"x-api-key", DP_H1_OTHER},
+        {"X-Forwarded-Fo\xd2", DP_H1_OTHER},
+        {"", DP_H1_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (dp_h1_token(cases[i].name, strlen(cases[i].name)) != cases[i].tok)
+            fail_msg("%s: expected token %d", cases[i].name, cases[i].tok);
+}
+
+static void
+test_status_line_and_hex(void **state)
+{
+    char line[64];
+    size_t n = dp_h1_status_line(line, 200);
+    assert_int_equal(n, strlen("HTTP/1.1 200 OK\r\n"));
+    assert_memory_equal(line, "HTTP/1.1 200 OK\r\n", n);
+    n = dp_h1_status_line(line, 431);
+    assert_memory_equal(line, "HTTP/1.1 431 Request Header Fields Too Large\r\n", n);
+    n = dp_h1_status_line(line, 299); /* no reason phrase known: the space stays */
+    assert_memory_equal(line, "HTTP/1.1 299 \r\n", n);
+    assert_int_equal(n, 15);
+
+    static const struct {
+        uint64_t v;
+        const char *hex;
+    } hex[] = {{0, "0"},
+               {9, "9"},
+               {10, "a"},
+               {255, "ff"},
+               {4096, "1000"},
+               {0xdeadbeefULL, "deadbeef"},
+               {UINT64_MAX, "ffffffffffffffff"}};
+    char out[16];
+    for (size_t i = 0; i < sizeof(hex) / sizeof(hex[0]); i++) {
+        n = dp_h1_hex(out, hex[i].v);
+        if (n != strlen(hex[i].hex) || memcmp(out, hex[i].hex, n) != 0)
+            fail_msg("%llx: got %.*s", (unsigned long long)hex[i].v, (int)n, out);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_heads),          cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_fields),         cmocka_unit_test(test_hop_tokens),
-        cmocka_unit_test(test_host_normalize), cmocka_unit_test(test_error_response),
+        cmocka_unit_test(test_heads),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_hop_tokens),
+        cmocka_unit_test(test_host_normalize),
+        cmocka_unit_test(test_error_response),
         cmocka_unit_test(test_dot_segments),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_status_line_and_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
