@@ -108,7 +108,7 @@ keys_each(void *ctx, int (*sink)(void *, const char *, const Edge__V1__ApiKey *)
     return dp_keystore_each(d->reg.keystore, dump_key, &kd);
 }
 
-/* gRPC thread: a delta's revocations take effect before the node has compiled it. */
+/* Stream thread: a delta's revocations take effect before the node has compiled it. */
 static void
 on_receive(void *ctx, const Edge__V1__ConfigUpdate *upd)
 {

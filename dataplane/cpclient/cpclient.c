@@ -1,24 +1,24 @@
-/* The config client (see cpclient.h): one Config/Watch bidi stream, driven by a gRPC thread of
- * its own (cpstream.c), feeding the node's libev loop (this file).
+/* The config client (see cpclient.h): one Config/Watch bidi stream, driven by a thread of its
+ * own (cpstream.c: gRPC over HTTP/2 with nghttp2, not gRPC core), feeding the node's libev
+ * loop (this file).
  *
- * gRPC thread: owns the completion queue and the channel; starts calls (with backoff), reads
+ * Stream thread: owns the socket and the HTTP/2 session; connects (with backoff), reads
  * updates, unpacks them and queues them for the loop (ev_async). It never touches the merge
  * state. Loop thread: drains the queue, folds every update into the merge state (cpmerge.c),
  * applies only the newest result (coalescing), writes the cache, and acks or nacks.
  *
- * `mu` guards what both threads touch: the update queue, the call pointer and its send side
- * (one SEND_MESSAGE in flight; acks that come while one is in flight coalesce into the newest),
- * the outstanding-batch count, and what the next Hello reports. All grpc_call_start_batch()
- * calls are made under `mu`, which serializes them as gRPC requires. */
+ * `mu` guards what both threads touch: the update queue, the stream's send side (one send
+ * slot that the request body drains; acks that come while it is full coalesce into the
+ * newest), and what the next Hello reports. The loop thread wakes the stream thread through
+ * an eventfd after queueing something, after draining a full update queue, and to stop it. */
 #include "cpcache.h"
 #include "cpclient_internal.h"
+#include "cpconn.h"
 #include "cpkeys.h"
 #include "log.h"
 #include "pb.h"
-#include "rpc/rpc.h"
 
 #include <errno.h>
-#include <grpc/grpc.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 void
 dp_cpclient_set_err(char *err, size_t err_len, const char *fmt, ...)
@@ -67,14 +69,11 @@ dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
         dp_cpclient_set_err(err, err_len, "out of memory");
         return NULL;
     }
-    grpc_init();
     pthread_mutex_init(&c->mu, NULL);
+    c->wake_fd = -1;
     c->loop = loop;
     c->apply = apply;
     c->apply_ctx = ctx;
-    c->t_status.kind = TAG_STATUS;
-    c->t_recv.kind = TAG_RECV;
-    c->t_send.kind = TAG_SEND;
     c->backoff_ms = BACKOFF_INITIAL_MS;
     atomic_init(&c->connected, false);
     atomic_init(&c->revision, 0);
@@ -94,6 +93,20 @@ dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
     if (!c->target || !c->version || (cfg->cache_dir && !c->cache_dir) || !c->hello_store_id ||
         !c->merge)
         goto oom;
+    rc = dp_cpconn_parse_target(c->target, &c->host, &c->port);
+    if (rc == -ENOMEM)
+        goto oom;
+    if (rc < 0) {
+        dp_cpclient_set_err(err, err_len,
+                            "control plane address \"%s\": must be HOST:PORT or [IPV6]:PORT",
+                            c->target);
+        return dp_cpclient_free(c);
+    }
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wake_fd < 0) {
+        dp_cpclient_set_err(err, err_len, "cannot make an eventfd: %s", strerror(errno));
+        return dp_cpclient_free(c);
+    }
     for (const char *const *l = cfg->listeners; l && *l; l++)
         c->n_listeners++;
     if (c->n_listeners) {
@@ -110,15 +123,11 @@ dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclient_config *cfg,
         if (!v)
             goto oom;
         (void)snprintf(v, n, "Bearer %s", cfg->token);
-        c->auth_md.key = grpc_slice_from_static_string("authorization");
-        c->auth_md.value = grpc_slice_from_copied_string(v);
-        c->have_auth_md = true;
-        memset(v, 0, n);
-        free(v);
+        c->auth = v;
     }
     if (cfg->ca_file || cfg->cert_file || cfg->key_file) {
-        c->creds = dp_cpstream_creds_new(cfg, err, err_len);
-        if (!c->creds)
+        c->tls = dp_cpconn_tls_new(cfg->ca_file, cfg->cert_file, cfg->key_file, err, err_len);
+        if (!c->tls)
             return dp_cpclient_free(c);
     }
 
@@ -303,7 +312,10 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
     list = c->rx_head;
     c->rx_head = c->rx_tail = NULL;
     c->rx_len = 0;
+    bool paused = c->recv_paused; /* the stream thread waits for this drain to read on */
     pthread_mutex_unlock(&c->mu);
+    if (paused)
+        dp_cpstream_wake(c);
 
     while (list) {
         struct rx_item *it = list;
@@ -319,7 +331,7 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
             c->grants(c->grants_ctx, NULL, 0, it->gen);
         }
         if (rev == 0) {
-            /* Quota lease answers or a fleet-size notice (taken on the gRPC thread): no
+            /* Quota lease answers or a fleet-size notice (taken on the stream thread): no
              * configuration in them. */
             if (c->grants)
                 c->grants(c->grants_ctx, it->upd->grants, it->upd->n_grants, it->gen);
@@ -375,7 +387,7 @@ on_rx(struct ev_loop *loop, ev_async *w, int revents)
     }
 }
 
-/* ---- the gRPC thread ------------------------------------------------------------------- */
+/* ---- start and stop --------------------------------------------------------------------- */
 
 /* Applies the cached snapshot, if any, so that a node restarted while the control plane is
  * down serves what it served before. */
@@ -432,10 +444,6 @@ dp_cpclient_start(struct dp_cpclient *c)
     if (c->cache_dir)
         load_cache(c);
 
-    c->cq = grpc_completion_queue_create_for_next(NULL);
-    c->channel = dp_cpstream_channel_new(c);
-    if (!c->cq || !c->channel)
-        return -ENOMEM;
     /* Signals belong to the node's loop thread, not to ours. */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -455,20 +463,12 @@ dp_cpclient_free(struct dp_cpclient *c)
     if (c->thread_started) {
         pthread_mutex_lock(&c->mu);
         c->stopping = true;
-        if (c->call)
-            grpc_call_cancel(c->call, NULL);
         pthread_mutex_unlock(&c->mu);
+        dp_cpstream_wake(c); /* it resets the stream, closes the connection and returns */
         (void)pthread_join(c->thread, NULL);
     }
-    if (c->channel)
-        grpc_channel_destroy(c->channel);
-    if (c->cq) {
-        grpc_completion_queue_shutdown(c->cq);
-        while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-               GRPC_QUEUE_SHUTDOWN)
-            ;
-        grpc_completion_queue_destroy(c->cq);
-    }
+    if (c->wake_fd >= 0)
+        (void)close(c->wake_fd);
     if (ev_is_active(&c->rx_async))
         ev_async_stop(c->loop, &c->rx_async);
     while (c->rx_head) {
@@ -478,10 +478,13 @@ dp_cpclient_free(struct dp_cpclient *c)
         free(it);
     }
     dp_cpstream_drop_tx(c);
-    if (c->creds)
-        grpc_channel_credentials_release(c->creds);
-    if (c->have_auth_md)
-        grpc_slice_unref(c->auth_md.value);
+    SSL_CTX_free(c->tls);
+    if (c->auth) {
+        memset(c->auth, 0, strlen(c->auth));
+        free(c->auth);
+    }
+    free(c->host);
+    free(c->port);
     for (size_t i = 0; i < c->n_listeners && c->listeners; i++)
         free(c->listeners[i]);
     free(c->listeners);
@@ -492,7 +495,6 @@ dp_cpclient_free(struct dp_cpclient *c)
     free(c->cache_dir);
     pthread_mutex_destroy(&c->mu);
     free(c);
-    grpc_shutdown();
     return NULL;
 }
 
@@ -528,29 +530,23 @@ dp_cpclient_send_usage(struct dp_cpclient *c, const Edge__V1__UsageReport *repor
     msg.usage = (Edge__V1__UsageReport *)report;
     int e = -EAGAIN;
     pthread_mutex_lock(&c->mu);
-    /* One send at a time on a call: the send slot's completion (cpstream.c on_send) frees the
-     * buffer and goes on with a pending ack, whatever the message was. */
+    /* Only into a free send slot: counts that cannot go now stay in the caller's counters,
+     * and the stream thread goes on with a pending ack once the slot drains. */
     if (c->call_open && !c->send_busy && !c->stopping) {
-        grpc_slice s = edge_rpc_pack(&msg.base);
-        c->send_bb = grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
-        grpc_op op;
-        memset(&op, 0, sizeof(op));
-        op.op = GRPC_OP_SEND_MESSAGE;
-        op.data.send_message.send_message = c->send_bb;
-        if (!c->send_bb) {
-            e = -ENOMEM;
-        } else if (grpc_call_start_batch(c->call, &op, 1, &c->t_send, NULL) != GRPC_CALL_OK) {
-            grpc_byte_buffer_destroy(c->send_bb);
-            c->send_bb = NULL;
-        } else {
+        uint8_t *buf;
+        size_t len;
+        e = dp_cpstream_pack(&msg.base, &buf, &len);
+        if (e == 0) {
+            c->send_buf = buf;
+            c->send_len = len;
+            c->send_off = 0;
             c->send_busy = true;
-            c->ops++;
-            e = 0;
         }
     }
     pthread_mutex_unlock(&c->mu);
-    return e;
+    if (e == 0)
+        dp_cpstream_wake(c);
+    return e == -EMSGSIZE ? -ENOMEM : e;
 }
 
 void
@@ -579,10 +575,7 @@ dp_cpclient_send_leases(struct dp_cpclient *c, const Edge__V1__QuotaLeases *leas
     struct tx_item *it = calloc(1, sizeof(*it));
     if (!it)
         return -ENOMEM;
-    grpc_slice s = edge_rpc_pack(&msg.base);
-    it->bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    if (!it->bb) {
+    if (dp_cpstream_pack(&msg.base, &it->buf, &it->len) < 0) {
         free(it);
         return -ENOMEM;
     }
@@ -598,12 +591,14 @@ dp_cpclient_send_leases(struct dp_cpclient *c, const Edge__V1__QuotaLeases *leas
         c->tx_tail = it;
         c->tx_len++;
         it = NULL;
-        dp_cpstream_start_send_locked(c);
+        (void)dp_cpstream_start_send_locked(c);
         e = 0;
     }
     pthread_mutex_unlock(&c->mu);
+    if (e == 0)
+        dp_cpstream_wake(c);
     if (it) {
-        grpc_byte_buffer_destroy(it->bb);
+        free(it->buf);
         free(it);
     }
     return e;

@@ -2,7 +2,8 @@
  * merges every update (full or delta) into the complete configuration, hands it to the node,
  * caches it on disk, and acks or nacks each revision.
  *
- * Threading: gRPC core runs on a thread of the client's own; every callback below runs on the
+ * Threading: the stream (gRPC over HTTP/2 with nghttp2, cpstream.c) runs on a thread of the
+ * client's own; every callback below but on_receive runs on the
  * thread that runs `loop` (the node's main libev loop), woken with ev_async. */
 #ifndef DP_CPCLIENT_H
 #define DP_CPCLIENT_H
@@ -26,7 +27,7 @@ struct dp_cpclient_config {
     const char *ca_file, *cert_file,
         *key_file;                /* TLS / mTLS to the control plane; NULL: plaintext */
     const char *const *listeners; /* NULL-terminated, for Hello; may be NULL */
-    /* Called on the gRPC thread with every update as it arrives, before the loop sees it (it
+    /* Called on the stream thread with every update as it arrives, before the loop sees it (it
      * must be quick and thread-safe); may be NULL. */
     void (*on_receive)(void *ctx, const Edge__V1__ConfigUpdate *upd);
     void *on_receive_ctx;
@@ -52,7 +53,7 @@ struct dp_cpclient *dp_cpclient_new(struct ev_loop *loop, const struct dp_cpclie
                                     dp_cpclient_apply_fn apply, void *ctx, char *err,
                                     size_t err_len);
 /* Loads the cached snapshot if there is one (apply runs before this returns), then starts the
- * gRPC thread, which connects and reconnects with exponential backoff and jitter. */
+ * stream thread, which connects and reconnects with exponential backoff and jitter. */
 int dp_cpclient_start(struct dp_cpclient *c);
 /* Stops the stream and joins the thread. Accepts NULL; returns NULL. */
 struct dp_cpclient *dp_cpclient_free(struct dp_cpclient *c);

@@ -1,10 +1,10 @@
 /* Fast revocation: keys a delta removes or disables are refused from the moment the delta is
- * received (on the config client's gRPC thread), not from the moment the node has compiled
+ * received (on the config client's stream thread), not from the moment the node has compiled
  * it, which with a million keys takes most of a second. An entry stays until every worker runs
  * a snapshot of that revision or later (which itself refuses the key); a delta that enables
  * the key again drops it at once.
  *
- * A fixed open-addressing table of key-id hashes: writers (the gRPC thread, the main thread)
+ * A fixed open-addressing table of key-id hashes: writers (the stream thread, the main thread)
  * take a mutex; workers only read, lock-free, and an empty table costs them one atomic load.
  * When the table is full the fast path is skipped: the compile still refuses the key. */
 #ifndef DP_POLICY_REVOKED_H
@@ -38,7 +38,7 @@ void dp_revoked_done(struct dp_revoked *r);
 
 /* Workers: how a key (its id hash) stands. */
 enum dp_revoked_kind dp_revoked_check(const struct dp_revoked *r, uint64_t key_id_hash);
-/* gRPC thread: notes what a received delta does to keys (full snapshots are skipped). */
+/* Stream thread: notes what a received delta does to keys (full snapshots are skipped). */
 void dp_revoked_note_update(struct dp_revoked *r, const Edge__V1__ConfigUpdate *upd);
 /* Main thread: drops the entries of revisions every worker has compiled in (min_revision: the
  * oldest revision a worker runs). */

@@ -245,6 +245,7 @@ static struct {
     int applied;
     uint64_t applied_revision;
     char applied_apis[256];
+    size_t applied_n;
 } nd;
 
 static int
@@ -256,7 +257,9 @@ apply(void *ctx, const Edge__V1__ConfigUpdate *config, const struct dp_key_chang
     nd.applied++;
     nd.applied_revision = config->revision;
     nd.applied_apis[0] = '\0';
-    for (size_t i = 0; i < config->n_put; i++)
+    nd.applied_n = config->n_put;
+    /* The names while they fit (a test with many resources counts them instead). */
+    for (size_t i = 0; i < config->n_put && off < sizeof(nd.applied_apis); i++)
         off += (size_t)snprintf(nd.applied_apis + off, sizeof(nd.applied_apis) - off, "%s%s",
                                 i ? "," : "", config->put[i]->id);
     return 0;
@@ -506,6 +509,77 @@ connected(void)
     return dp_cpclient_connected(nd.c);
 }
 
+static bool
+outq_has_room(void)
+{
+    return fk.nout < OUTQ_MAX;
+}
+
+/* An API whose description is `bytes` long: a big resource. */
+static void
+put_big(Edge__V1__ConfigUpdate *u, const char *id, size_t bytes)
+{
+    put(u, id);
+    Edge__V1__Api *api = u->put[u->n_put - 1]->api;
+    if (api->description != protobuf_c_empty_string)
+        free(api->description);
+    api->description = malloc(bytes + 1);
+    assert_non_null(api->description);
+    memset(api->description, 'x', bytes);
+    api->description[bytes] = '\0';
+}
+
+/* A 5 MB snapshot arrives whole (many DATA frames, flow-control credit along the way); then
+ * 100 deltas of 200 KB pushed while the node's loop is idle outgrow the update queue, so the
+ * client withholds credit (the control plane stalls) and gives it back once the loop drains:
+ * every revision gets through, in order, and the newest is applied and acked. */
+static void
+test_big_and_backpressure(void **state)
+{
+    fake_start(NULL);
+    node_start("");
+    want_hellos = 1;
+    assert_true(wait_for(hellos_seen, false, 10000));
+
+    Edge__V1__ConfigUpdate *u = update(true, 1, 0, "bp");
+    put_big(u, "big", 5 << 20);
+    fake_push(u);
+    want_acks = 1;
+    assert_true(wait_for(acks_seen, true, 20000));
+    assert_string_equal(nd.applied_apis, "big");
+
+    enum { N = 100 };
+    bool loop_runs = false;
+    for (int i = 0; i < N; i++) {
+        /* Without the loop the queue stalls once the client withholds credit; from then on
+         * the loop runs, as a node's would. */
+        if (!loop_runs && !wait_for(outq_has_room, false, 2000))
+            loop_runs = true;
+        assert_true(wait_for(outq_has_room, true, 20000));
+        char id[16];
+        snprintf(id, sizeof(id), "d%03d", i);
+        u = update(false, (uint64_t)i + 2, (uint64_t)i + 1, "bp");
+        put_big(u, id, 200 << 10);
+        fake_push(u);
+    }
+    print_message("the control plane stalled on the idle node: %s\n", loop_runs ? "yes" : "no");
+    want_sent = N + 1;
+    assert_true(wait_for(all_sent, true, 30000));
+    want_acks = 2;
+    assert_true(wait_for(acks_seen, true, 20000));
+    for (int i = 0; i < 200 && nd.applied_revision != N + 1; i++) {
+        ev_run(nd.loop, EVRUN_NOWAIT);
+        usleep(10000);
+    }
+    assert_int_equal(nd.applied_revision, N + 1);
+    assert_int_equal(nd.applied_n, N + 1); /* "big" and every delta's API */
+    assert_int_equal(dp_cpclient_revision(nd.c), N + 1);
+    pthread_mutex_lock(&fk.mu);
+    assert_true(fk.ack_ok);
+    pthread_mutex_unlock(&fk.mu);
+    assert_true(dp_cpclient_connected(nd.c));
+}
+
 static void
 test_mtls(void **state)
 {
@@ -547,6 +621,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mtls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_and_backpressure, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     grpc_shutdown();
