@@ -56,7 +56,8 @@ dp_cpconn_parse_target(const char *target, char **ret_host, char **ret_port)
             return -EINVAL; /* no port, or an IPv6 address without brackets */
         port = host_end + 1;
     }
-    if (host_end == host || !*port || strspn(port, "0123456789") != strlen(port))
+    if (host_end == host || !*port || strlen(port) > 5 ||
+        strspn(port, "0123456789") != strlen(port) || atoi(port) < 1 || atoi(port) > 65535)
         return -EINVAL;
     char *h = strndup(host, (size_t)(host_end - host)), *p = strdup(port);
     if (!h || !p) {

@@ -14,6 +14,7 @@
 
 #include "cpcache.h"
 #include "cpclient.h"
+#include "cpconn.h"
 #include "pb.h"
 
 #include <arpa/inet.h>
@@ -259,10 +260,44 @@ test_bad_settings(void **state)
     assert_null(dp_cpclient_free(NULL));
 }
 
+/* Control-plane addresses: host:port, [v6]:port; nothing else reaches a connect. */
+static void
+test_target_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target, *host, *port;
+    } ok[] = {
+        {"127.0.0.1:9090", "127.0.0.1", "9090"},
+        {"cp.example.com:443", "cp.example.com", "443"},
+        {"[::1]:9090", "::1", "9090"},
+        {"[fe80::1%eth0]:1", "fe80::1%eth0", "1"},
+        {"localhost:65535", "localhost", "65535"},
+    };
+    static const char *const bad[] = {
+        "",        "127.0.0.1", "127.0.0.1:", ":9090",    "::1:9090", "[::1]9090", "[::1]",
+        "[]:9090", "h:0",       "h:65536",    "h:123456", "h:9o9o",   "h:-1",      "dns:///cp:9090",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char *h = NULL, *p = NULL;
+        assert_int_equal(dp_cpconn_parse_target(ok[i].target, &h, &p), 0);
+        assert_string_equal(h, ok[i].host);
+        assert_string_equal(p, ok[i].port);
+        free(h);
+        free(p);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *h = NULL, *p = NULL;
+        if (dp_cpconn_parse_target(bad[i], &h, &p) != -EINVAL)
+            fail_msg("target \"%s\" accepted", bad[i]);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_target_forms),
         cmocka_unit_test_setup_teardown(test_cache_applied_before_start_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_cache_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_cache_not_held, setup, teardown),
