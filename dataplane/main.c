@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,12 @@ usage(FILE *f)
                "  --cache-dir DIR            snapshot cache and node id (default ./edge-cache)\n"
                "  --node-id ID               node id (default: made once, kept in the cache)\n"
                "  --token T                  node token for the control plane\n"
+               "  --token-file FILE          the same, from the first line of FILE (not in ps)\n"
+               "  --cp-ca FILE               TLS to the control plane: the CA that signed its\n"
+               "                             certificate (PEM); checked against its address\n"
+               "  --cp-cert FILE             client certificate for mutual TLS (PEM, with\n"
+               "  --cp-key FILE              its key); implies TLS with the system's CAs\n"
+               "                             when --cp-ca is not given\n"
                "  --access-log PATH|-        JSON access log lines (off by default)\n"
                "  --drain-timeout-ms MS      on SIGTERM, wait this long for requests (10000)\n"
                "  --max-body-bytes N         default request body limit (10485760)\n"
@@ -52,6 +59,25 @@ parse_u64(const char *s, uint64_t *ret)
     return 0;
 }
 
+/* The first line of path (without its line end) into buf. */
+static int
+read_token(const char *path, char *buf, size_t len, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, err_len, "--token-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    bool got = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    buf[got ? strcspn(buf, "\r\n") : 0] = '\0';
+    if (!buf[0]) {
+        snprintf(err, err_len, "--token-file %s: no token on its first line", path);
+        return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -64,6 +90,10 @@ main(int argc, char **argv)
         O_CACHE,
         O_NODE,
         O_TOKEN,
+        O_TOKEN_FILE,
+        O_CP_CA,
+        O_CP_CERT,
+        O_CP_KEY,
         O_ALOG,
         O_DRAIN,
         O_MAXBODY,
@@ -83,6 +113,10 @@ main(int argc, char **argv)
         {"cache-dir", required_argument, NULL, O_CACHE},
         {"node-id", required_argument, NULL, O_NODE},
         {"token", required_argument, NULL, O_TOKEN},
+        {"token-file", required_argument, NULL, O_TOKEN_FILE},
+        {"cp-ca", required_argument, NULL, O_CP_CA},
+        {"cp-cert", required_argument, NULL, O_CP_CERT},
+        {"cp-key", required_argument, NULL, O_CP_KEY},
         {"access-log", required_argument, NULL, O_ALOG},
         {"drain-timeout-ms", required_argument, NULL, O_DRAIN},
         {"max-body-bytes", required_argument, NULL, O_MAXBODY},
@@ -96,6 +130,7 @@ main(int argc, char **argv)
     };
     const char *cp = NULL, *config_file = NULL, *admin = "127.0.0.1:9901";
     const char *cache_dir = "./edge-cache", *node_id = NULL, *token = NULL, *alog = NULL;
+    const char *token_file = NULL, *cp_ca = NULL, *cp_cert = NULL, *cp_key = NULL;
     const char *listen[MAX_LISTEN + 1] = {0};
     unsigned n_listen = 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -133,6 +168,18 @@ main(int argc, char **argv)
             break;
         case O_TOKEN:
             token = optarg;
+            break;
+        case O_TOKEN_FILE:
+            token_file = optarg;
+            break;
+        case O_CP_CA:
+            cp_ca = optarg;
+            break;
+        case O_CP_CERT:
+            cp_cert = optarg;
+            break;
+        case O_CP_KEY:
+            cp_key = optarg;
             break;
         case O_ALOG:
             alog = optarg;
@@ -184,6 +231,19 @@ main(int argc, char **argv)
         fprintf(stderr, "edge-dataplane: --workers must be 1..256\n");
         return 2;
     }
+    char token_buf[1024];
+    if (token_file) {
+        if (token) {
+            fprintf(stderr, "edge-dataplane: --token and --token-file: one of them\n");
+            return 2;
+        }
+        char terr[512];
+        if (read_token(token_file, token_buf, sizeof(token_buf), terr, sizeof(terr)) < 0) {
+            edge_log_error("%s", terr);
+            return 1;
+        }
+        token = token_buf;
+    }
     if (n_listen == 0)
         listen[n_listen++] = "0.0.0.0:8080";
     signal(SIGPIPE, SIG_IGN);
@@ -232,8 +292,13 @@ main(int argc, char **argv)
         return 1;
     }
     if (cp) {
-        struct dp_cplink_config cc = {
-            .target = cp, .cache_dir = cache_dir, .node_id = node_id, .token = token};
+        struct dp_cplink_config cc = {.target = cp,
+                                      .cache_dir = cache_dir,
+                                      .node_id = node_id,
+                                      .token = token,
+                                      .ca_file = cp_ca,
+                                      .cert_file = cp_cert,
+                                      .key_file = cp_key};
         if (dp_cplink_start(&d, &cc, err, sizeof(err)) < 0) {
             edge_log_error("control plane: %s", err);
             dp_daemon_done(&d);

@@ -48,6 +48,7 @@ void dp_daemon_done(struct dp_daemon *d);
 /* The config client link (cplink.c, or cplink_none.c when built without the client). */
 struct dp_cplink_config {
     const char *target, *cache_dir, *node_id, *token;
+    const char *ca_file, *cert_file, *key_file; /* TLS to the control plane; NULL: plaintext */
 };
 int dp_cplink_start(struct dp_daemon *d, const struct dp_cplink_config *cfg, char *err,
                     size_t err_len);
