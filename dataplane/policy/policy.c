@@ -124,13 +124,12 @@ quota_exceeded(struct dp_policy_verdict *ret, int64_t end, int64_t now_s)
 enum lease_step { LEASE_GO, LEASE_SHARE, LEASE_STOP };
 
 static enum lease_step
-lease_step(struct dp_buckets *b, const struct dp_plan *plan, const struct dp_key *k, int64_t start,
-           bool take, unsigned flags, struct dp_policy_verdict *ret)
+lease_step(struct dp_buckets *b, const struct dp_plan *plan, const struct dp_key *k, uint64_t uid,
+           int64_t start, bool take, unsigned flags, struct dp_policy_verdict *ret)
 {
     struct dp_leases *leases = atomic_load_explicit(&b->leases, memory_order_acquire);
     if ((flags & DP_POLICY_NO_LEASE) || !dp_leases_on(leases))
         return LEASE_SHARE;
-    uint64_t uid = dp_policy_usage_id(plan->id, k->id_hash);
     _Atomic uint64_t *lw = dp_buckets_get(b, dp_policy_lease_id(uid));
     if (!lw)
         return LEASE_SHARE;
@@ -208,7 +207,9 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
     int64_t start = 0, end = 0;
     if (plan && dp_quota_period(quota ? plan->period : DP_QUOTA_DAY, now_s, &start, &end) < 0)
         plan = NULL; /* a clock past what gmtime takes: no counting */
-    if (quota && plan && lease_step(b, plan, k, start, false, flags, ret) == LEASE_STOP) {
+    /* The key's usage word under this plan names its lease word too: hashed once. */
+    uint64_t uid = plan ? dp_policy_usage_id(plan->id, k->id_hash) : 0;
+    if (quota && plan && lease_step(b, plan, k, uid, start, false, flags, ret) == LEASE_STOP) {
         if (!ret->status)
             quota_exceeded(ret, end, now_s);
         return; /* before any throttle is charged: a parked request comes back */
@@ -216,7 +217,8 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
     struct tight tight = {0};
     if (!take(b, stage->policy_id, &stage->throttle, now_ns, &tight, ret))
         return;
-    if (!take(b, dp_policy_mix(stage->policy_id, rp->id), &rp->throttle, now_ns, &tight, ret))
+    if (dp_throttle_on(&rp->throttle) &&
+        !take(b, dp_policy_mix(stage->policy_id, rp->id), &rp->throttle, now_ns, &tight, ret))
         return;
     if (plan) {
         uint64_t pk = dp_policy_mix(plan->id, k->id_hash);
@@ -235,7 +237,7 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
          * lease, or without the control plane by the node's share. */
         uint64_t limit = UINT64_MAX;
         if (quota) {
-            switch (lease_step(b, plan, k, start, true, flags, ret)) {
+            switch (lease_step(b, plan, k, uid, start, true, flags, ret)) {
             case LEASE_GO:
                 break;
             case LEASE_STOP: /* another worker took the last one since the peek */
@@ -249,7 +251,7 @@ dp_policy_check(const struct dp_snapshot *s, const struct dp_stage *stage,
             }
             }
         }
-        _Atomic uint64_t *w = dp_buckets_get(b, dp_policy_usage_id(plan->id, k->id_hash));
+        _Atomic uint64_t *w = dp_buckets_get(b, uid);
         if (w) {
             if (!dp_quota_take(w, start, limit, NULL)) {
                 quota_exceeded(ret, end, now_s);
