@@ -87,3 +87,21 @@ edge_pb_append(void ***arr, size_t *n, void *item)
     *arr = edge_xrealloc(*arr, (*n + 1) * sizeof(**arr));
     (*arr)[(*n)++] = item;
 }
+
+size_t
+edge_pb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
+}
+
+uint8_t *
+edge_pb_put_varint(uint8_t *p, uint64_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}

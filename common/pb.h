@@ -7,6 +7,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Returns an owned copy of s for a singular string field: protobuf_c_empty_string for NULL or
  * "". Not for elements of repeated string fields, which protobuf-c frees one by one: use
@@ -23,6 +24,11 @@ void *edge_pb_new(const ProtobufCMessageDescriptor *desc);
 void *edge_pb_dup(const ProtobufCMessage *msg);
 /* Appends item (taken) to a repeated message field: *arr/ *n grow by one. */
 void edge_pb_append(void ***arr, size_t *n, void *item);
+/* The wire's base-128 varint (for writing length-delimited fields by hand: concatenating
+ * packed messages without packing them again). */
+size_t edge_pb_varint_size(uint64_t v);
+/* Writes v at p; returns the byte after it. */
+uint8_t *edge_pb_put_varint(uint8_t *p, uint64_t v);
 /* calloc/realloc that abort on failure (boot, control plane and CLI only). */
 void *edge_xcalloc(size_t n, size_t size);
 void *edge_xrealloc(void *p, size_t size);

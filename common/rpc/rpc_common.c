@@ -1,4 +1,5 @@
 #include "rpc.h"
+#include "status.h"
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
@@ -22,28 +23,7 @@ edge_rpc_fail(struct edge_rpc_status *st, grpc_status_code code, const char *fmt
 const char *
 edge_rpc_code_name(grpc_status_code code)
 {
-    static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    if ((unsigned)code < sizeof(names) / sizeof(names[0]))
-        return names[code];
-    return "UNKNOWN";
+    return edge_status_name((int)code);
 }
 
 grpc_slice

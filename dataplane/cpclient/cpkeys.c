@@ -25,24 +25,6 @@ path_of(char *out, size_t len, const char *dir, const char *name)
     return snprintf(out, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
-static size_t
-varint_size(uint64_t v)
-{
-    size_t n = 1;
-    for (; v >= 0x80; v >>= 7)
-        n++;
-    return n;
-}
-
-static uint8_t *
-put_varint(uint8_t *p, uint64_t v)
-{
-    for (; v >= 0x80; v >>= 7)
-        *p++ = (uint8_t)(v | 0x80);
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 /* A key as the cache keeps it: what the node uses, nothing else. */
 static void
 minimal_key(const char *id, const Edge__V1__ApiKey *in, Edge__V1__ApiKey *k, Edge__V1__Resource *r)
@@ -66,7 +48,7 @@ static int
 append_field(uint8_t **buf, size_t *len, size_t *cap, uint8_t tag, const ProtobufCMessage *msg)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
-    size_t need = *len + 1 + varint_size(n) + n;
+    size_t need = *len + 1 + edge_pb_varint_size(n) + n;
     if (need > *cap) {
         size_t c = *cap ? *cap : 256;
         while (c < need)
@@ -79,7 +61,7 @@ append_field(uint8_t **buf, size_t *len, size_t *cap, uint8_t tag, const Protobu
     }
     uint8_t *w = *buf + *len;
     *w++ = tag;
-    w = put_varint(w, n);
+    w = edge_pb_put_varint(w, n);
     w += protobuf_c_message_pack(msg, w);
     *len = (size_t)(w - *buf);
     return 0;

@@ -636,28 +636,6 @@ dp_cpmerge_update(struct dp_cpmerge *m, Edge__V1__ConfigUpdate *upd, char *err, 
     return 0;
 }
 
-static size_t
-varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *
-put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 int
 dp_cpmerge_pack_pending(const struct dp_cpmerge *m, uint8_t **ret_buf, size_t *ret_len)
 {
@@ -675,14 +653,14 @@ dp_cpmerge_pack_pending(const struct dp_cpmerge *m, uint8_t **ret_buf, size_t *r
     head.nodes_connected = p->view.nodes_connected;
     size_t len = protobuf_c_message_get_packed_size(&head.base);
     for (size_t i = 0; i < p->n; i++)
-        len += 1 + varint_size(p->enc[i].len) + p->enc[i].len;
+        len += 1 + edge_pb_varint_size(p->enc[i].len) + p->enc[i].len;
     uint8_t *buf = malloc(len ? len : 1), *w = buf;
     if (!buf)
         return -ENOMEM;
     w += protobuf_c_message_pack(&head.base, w);
     for (size_t i = 0; i < p->n; i++) {
         *w++ = put_tag;
-        w = put_varint(w, p->enc[i].len);
+        w = edge_pb_put_varint(w, p->enc[i].len);
         if (p->enc[i].len)
             memcpy(w, p->enc[i].p, p->enc[i].len);
         w += p->enc[i].len;

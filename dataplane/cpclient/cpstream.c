@@ -18,6 +18,7 @@
 #include "cpconn.h"
 #include "log.h"
 #include "pb.h"
+#include "status.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -42,31 +43,6 @@ enum {
     ST_UNAVAILABLE = 14,
     ST_UNAUTHENTICATED = 16,
 };
-
-static const char *
-code_name(int code)
-{
-    static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "UNKNOWN";
-}
 
 /* One connection attempt and the Watch stream on it. */
 struct dp_cph2 {
@@ -648,13 +624,14 @@ attempt_done(struct dp_cpclient *c, struct dp_cph2 *h)
             edge_log_info("cpclient: ended the stream to %s to resynchronize", c->target);
         else
             edge_log_warn("cpclient: disconnected from %s: %s \"%s\"; reconnecting", c->target,
-                          code_name(h->end_code), details);
+                          edge_status_name(h->end_code), details);
     } else if (!stopping && !c->reported_down) {
         c->reported_down = true;
         edge_log_warn("cpclient: cannot reach %s: %s \"%s\"; retrying with backoff", c->target,
-                      code_name(h->end_code), details);
+                      edge_status_name(h->end_code), details);
     } else {
-        edge_log_debug("cpclient: %s: %s \"%s\"", c->target, code_name(h->end_code), details);
+        edge_log_debug("cpclient: %s: %s \"%s\"", c->target, edge_status_name(h->end_code),
+                       details);
     }
 
     if (h->got_data)

@@ -24,14 +24,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def gen_stubs(dest):
-    subprocess.run([sys.executable, '-m', 'grpc_tools.protoc', '-I', os.path.join(ROOT, 'proto'),
-                    '--python_out=' + dest, '--grpc_python_out=' + dest]
-                   + [os.path.join(ROOT, 'proto/edge/v1', f) for f in
-                      ('resources.proto', 'admin.proto', 'config.proto')], check=True)
-    sys.path.insert(0, dest)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pbgen import gen_stubs  # noqa: E402
 
 
 def start_cp(build, tmp):

@@ -53,6 +53,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pbgen import gen_stubs  # noqa: E402
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 PATH = '/bench/prod/hello'
 PLAN = 'bench'
@@ -175,14 +177,6 @@ def node_config(admin_port):
         return {}
     finally:
         c.close()
-
-
-def gen_stubs(dest):
-    subprocess.run([sys.executable, '-m', 'grpc_tools.protoc', '-I', os.path.join(ROOT, 'proto'),
-                    '--python_out=' + dest, '--grpc_python_out=' + dest]
-                   + [os.path.join(ROOT, 'proto/edge/v1', f) for f in
-                      ('resources.proto', 'admin.proto', 'config.proto')], check=True)
-    sys.path.insert(0, dest)
 
 
 class ControlPlane:
